@@ -1,0 +1,47 @@
+//! Plain-slice CPU kernels behind the model's fused operations.
+//!
+//! They work on row-major `f32` slices so they can be tested without candle and reused by
+//! every op wrapper in [`crate::ops`]. Each is single-threaded on purpose: the predictor
+//! parallelises over the batch, which scales better than splitting small matrices.
+
+pub mod activation;
+pub mod attention;
+pub mod conv;
+pub mod matmul;
+pub mod norm;
+pub mod pcm;
+
+/// Dot product with eight independent partial sums, so the compiler can vectorise it (a
+/// single running sum forces strict left-to-right order, which cannot use SIMD lanes).
+#[inline(always)]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    debug_assert_eq!(a.len(), b.len());
+    let mut acc = [0.0f32; 8];
+    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ac
+        .remainder()
+        .iter()
+        .zip(bc.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ac.zip(bc) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Sum with eight partial sums (see [`dot`]).
+#[inline(always)]
+pub fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let c = a.chunks_exact(8);
+    let tail: f32 = c.remainder().iter().sum();
+    for x in c {
+        for i in 0..8 {
+            acc[i] += x[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}

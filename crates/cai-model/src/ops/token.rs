@@ -1,0 +1,151 @@
+//! Token-wise transformer ops: layer norm, attention and the ViTAE PCM branch.
+
+use super::{slice, slice_mut};
+use crate::kernels::{attention as att, norm, pcm};
+use candle_core::{
+    bail, CpuStorage, CustomOp1, CustomOp3, InplaceOp3, Layout, Result, Shape, Tensor,
+};
+
+struct LayerNorm(f32);
+
+impl CustomOp3 for LayerNorm {
+    fn name(&self) -> &'static str {
+        "cai-layer-norm"
+    }
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+        bs: &CpuStorage,
+        bl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = slice(xs, xl, "layer norm input")?;
+        let (g, b) = (
+            slice(gs, gl, "layer norm weight")?,
+            slice(bs, bl, "layer norm bias")?,
+        );
+        let d = g.len();
+        if xl.dims().last() != Some(&d) || b.len() != d {
+            bail!("layer norm: input {:?} vs weight [{d}]", xl.dims());
+        }
+        let mut out = vec![0.0f32; x.len()];
+        norm::layer_norm(x, d, g, b, self.0, &mut out);
+        Ok((CpuStorage::F32(out), xl.shape().clone()))
+    }
+}
+
+/// Layer norm over the last dimension.
+pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f32) -> Result<Tensor> {
+    x.apply_op3_no_bwd(weight, bias, &LayerNorm(eps))
+}
+
+struct Attention {
+    heads: usize,
+    scale: f32,
+}
+
+impl CustomOp1 for Attention {
+    fn name(&self) -> &'static str {
+        "cai-attention"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (b, t, d3) = l.shape().dims3()?;
+        if d3 % 3 != 0 {
+            bail!("attention: qkv width {d3} is not a multiple of 3");
+        }
+        let d = d3 / 3;
+        if d % self.heads != 0 {
+            bail!(
+                "attention: {d} channels do not split into {} heads",
+                self.heads
+            );
+        }
+        let mut out = vec![0.0f32; b * t * d];
+        att::attention(
+            slice(s, l, "qkv")?,
+            b,
+            t,
+            d,
+            self.heads,
+            self.scale,
+            &mut out,
+        );
+        Ok((CpuStorage::F32(out), Shape::from((b, t, d))))
+    }
+}
+
+/// Multi-head attention from a fused `qkv` projection `[b, t, 3d]` to `[b, t, d]`.
+pub fn attention(qkv: &Tensor, heads: usize, scale: f32) -> Result<Tensor> {
+    qkv.apply_op1_no_bwd(&Attention { heads, scale })
+}
+
+/// Sizes of the two grouped convolutions of a PCM branch.
+#[derive(Clone, Copy, Debug)]
+pub struct PcmShape {
+    /// First conv (batch norm folded in).
+    pub first: pcm::Grouped,
+    /// Second conv.
+    pub second: pcm::Grouped,
+}
+
+impl PcmShape {
+    /// Length of the packed parameter vector `[w1, b1, w2, b2]`.
+    pub fn packed_len(&self) -> usize {
+        self.first.weight_len() + self.first.cout + self.second.weight_len() + self.second.cout
+    }
+}
+
+struct PcmAdd(PcmShape);
+
+impl InplaceOp3 for PcmAdd {
+    fn name(&self) -> &'static str {
+        "cai-pcm-add"
+    }
+    fn cpu_fwd(
+        &self,
+        dst: &mut CpuStorage,
+        dl: &Layout,
+        xs: &CpuStorage,
+        xl: &Layout,
+        ps: &CpuStorage,
+        pl: &Layout,
+    ) -> Result<()> {
+        let (b, t, d) = xl.shape().dims3()?;
+        if dl.dims() != xl.dims() || t < 1 {
+            bail!("pcm: output {:?} vs input {:?}", dl.dims(), xl.dims());
+        }
+        let p = slice(ps, pl, "pcm weights")?;
+        let s = self.0;
+        if p.len() != s.packed_len() || s.first.cin != d {
+            bail!("pcm: packed weights of {} values do not fit {s:?}", p.len());
+        }
+        let (w1, rest) = p.split_at(s.first.weight_len());
+        let (b1, rest) = rest.split_at(s.first.cout);
+        let (w2, b2) = rest.split_at(s.second.weight_len());
+        let x = slice(xs, xl, "pcm input")?;
+        let y = slice_mut(dst, dl, "pcm output")?;
+        // The class token (row 0 of each sample) does not go through the PCM.
+        for i in 0..b {
+            let rows = (i * t + 1) * d..(i + 1) * t * d;
+            pcm::pcm_add(
+                &x[rows.clone()],
+                &mut y[rows],
+                t - 1,
+                s.first,
+                w1,
+                b1,
+                s.second,
+                w2,
+                b2,
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `out[:, 1:] += PCM(x[:, 1:])` in place, with PCM weights packed as `[w1, b1, w2, b2]`.
+pub fn pcm_add(out: &Tensor, x: &Tensor, packed: &Tensor, shape: PcmShape) -> Result<()> {
+    out.inplace_op3(x, packed, &PcmAdd(shape))
+}
