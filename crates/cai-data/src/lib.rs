@@ -11,6 +11,7 @@ mod format;
 pub mod fuzz_support;
 mod galaxy;
 mod partition;
+mod predictions;
 mod safetensors_read;
 mod safetensors_write;
 mod synth;
@@ -21,6 +22,9 @@ mod writer;
 pub use error::DataError;
 pub use format::Format;
 pub use partition::{Batch, Partition};
+pub use predictions::{
+    PredictionFormat, PredictionMeta, PredictionWriter, META_MODEL, META_UNTRAINED,
+};
 pub use synth::{synth, synth_partition, SAMPLE_BYTES};
 pub use transform::{convert, split};
 pub use writer::PartitionWriter;

@@ -46,7 +46,7 @@ pub fn load_model(source: &WeightSource) -> Result<LoadedModel, WeightError> {
 pub fn build_model(raw: weights::RawWeights) -> Result<LoadedModel, WeightError> {
     let cfg = AstroMaeConfig::infer(&raw);
     let origin = raw.origin.clone();
-    if cfg.num_heads == 0 || cfg.embed_dim % cfg.num_heads != 0 {
+    if cfg.num_heads == 0 || !cfg.embed_dim.is_multiple_of(cfg.num_heads) {
         return Err(WeightError::Config {
             origin,
             msg: format!(

@@ -20,7 +20,7 @@ pub fn attention(
     out: &mut [f32],
 ) {
     assert!(
-        heads > 0 && d % heads == 0,
+        heads > 0 && d.is_multiple_of(heads),
         "attention: {d} channels do not split into {heads} heads"
     );
     assert_eq!(qkv.len(), b * t * 3 * d);

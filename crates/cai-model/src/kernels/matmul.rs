@@ -1,5 +1,6 @@
 //! Matrix products with the bias (and optionally a residual) folded into the same pass.
 
+#[allow(clippy::too_many_arguments)]
 /// `dst[n×m] (+)= x[n×k] · w[k×m] + bias[m]`.
 ///
 /// With `accumulate`, `dst` already holds a residual and the product is added to it, which
@@ -45,6 +46,62 @@ pub fn linear_into(
             dst.as_mut_ptr(),
             1,
             m as isize,
+            true,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            1,
+            m as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// `dst[r, col..col+m] = x[r] · w + bias` for a row-major `dst` of `ld` columns.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_strided(
+    x: &[f32],
+    n: usize,
+    k: usize,
+    w: &[f32],
+    m: usize,
+    bias: &[f32],
+    dst: &mut [f32],
+    ld: usize,
+    col: usize,
+) {
+    assert_eq!(x.len(), n * k, "linear: input is not {n}x{k}");
+    assert_eq!(w.len(), k * m, "linear: weight is not {k}x{m}");
+    assert_eq!(bias.len(), m);
+    assert!(
+        col + m <= ld && dst.len() == n * ld,
+        "linear: columns {col}..{} outside a {n}x{ld} output",
+        col + m
+    );
+    if n == 0 || m == 0 {
+        return;
+    }
+    for row in dst.chunks_exact_mut(ld) {
+        row[col..col + m].copy_from_slice(bias);
+    }
+    if k == 0 {
+        return;
+    }
+    // SAFETY: the asserts above bound every index: rows of `ld` floats, columns col..col+m.
+    unsafe {
+        gemm::gemm(
+            n,
+            m,
+            k,
+            dst.as_mut_ptr().add(col),
+            1,
+            ld as isize,
             true,
             x.as_ptr(),
             1,

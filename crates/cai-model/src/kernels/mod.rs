@@ -9,6 +9,7 @@ pub mod attention;
 pub mod conv;
 pub mod matmul;
 pub mod norm;
+pub mod packed;
 pub mod pcm;
 
 /// Dot product with eight independent partial sums, so the compiler can vectorise it (a

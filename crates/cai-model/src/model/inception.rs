@@ -4,17 +4,15 @@ use super::layers::{FoldedConv, Linear};
 use super::params::Scope;
 use crate::config::{AstroMaeConfig, InceptionBlockConfig, INCEPTION_SLOTS};
 use crate::kernels::activation::Activation;
-use crate::ops;
+use crate::kernels::packed::PackedLinear;
+use crate::ops::{self, InceptionWeights};
 use candle_core::{Result, Tensor};
 
 /// One Inception block. The 1x1 convolutions that read the block input (branch 1 and the
-/// reductions of branches 2 and 3) are fused into a single matrix product.
+/// reductions of branches 2 and 3) are fused into a single matrix product, and every branch
+/// writes its channels of the output in place.
 pub struct Inception {
-    cfg: InceptionBlockConfig,
-    pointwise: Linear,
-    branch2: Linear,
-    branch3: Option<Linear>,
-    branch4: Linear,
+    weights: InceptionWeights,
 }
 
 impl Inception {
@@ -31,41 +29,26 @@ impl Inception {
             let b3 = FoldedConv::conv_block(vb.pp("branch3.1"), cfg.b3, cfg.b3_reduce, 5, eps)?;
             weight.extend(b3r.weight);
             bias.extend(b3r.bias);
-            Some(b3.into_nhwc_linear(cfg.b3_reduce, 5)?)
+            Some(b3.into_nhwc_packed(cfg.b3_reduce, 5))
         } else {
             None
         };
         let b4 = FoldedConv::conv_block(vb.pp("branch4.1"), cfg.b4, c, 1, eps)?;
         let width = bias.len();
         Ok(Self {
-            cfg,
-            pointwise: Linear::from_rows(&weight, &bias, c, width)?,
-            branch2: b2.into_nhwc_linear(cfg.b2_reduce, 3)?,
-            branch3,
-            branch4: b4.into_nhwc_linear(c, 1)?,
+            weights: InceptionWeights {
+                pointwise: PackedLinear::new(&weight, &bias, c, width),
+                b1: cfg.b1,
+                branch2: b2.into_nhwc_packed(cfg.b2_reduce, 3),
+                branch3,
+                branch4: b4.into_nhwc_packed(c, 1),
+            },
         })
     }
 
-    /// `[b, h, w, cin] -> [b, h, w, out]`, branches concatenated in order 1, 2, 3, 4.
+    /// `[b, h, w, cin] -> [b, h, w, out]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let c = self.cfg;
-        let fused = self.pointwise.forward(x, Activation::Relu)?;
-        let b1 = fused.narrow(3, 0, c.b1)?;
-        let b2 = self.branch2.forward(
-            &ops::im2col(&fused, 3, c.b1..c.b1 + c.b2_reduce)?,
-            Activation::Relu,
-        )?;
-        let b4 = self
-            .branch4
-            .forward(&ops::max_pool3(x)?, Activation::Relu)?;
-        match &self.branch3 {
-            Some(branch3) => {
-                let r = c.b1 + c.b2_reduce..c.b1 + c.b2_reduce + c.b3_reduce;
-                let b3 = branch3.forward(&ops::im2col(&fused, 5, r)?, Activation::Relu)?;
-                Tensor::cat(&[&b1, &b2, &b3, &b4], 3)
-            }
-            None => Tensor::cat(&[&b1, &b2, &b4], 3),
-        }
+        ops::inception(x, &self.weights)
     }
 }
 

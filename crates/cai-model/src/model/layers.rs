@@ -3,12 +3,13 @@
 
 use super::params::Scope;
 use crate::kernels::activation::Activation;
+use crate::kernels::packed::PackedLinear;
 use crate::ops;
 use candle_core::{Device, Result, Tensor};
 
-/// A `nn.Linear` stored pre-transposed with its bias as a last row, as the fused op wants.
+/// A `nn.Linear`, packed once for the matrix-product kernel chosen at run time.
 pub struct Linear {
-    wb: Tensor,
+    w: PackedLinear,
 }
 
 impl Linear {
@@ -21,26 +22,19 @@ impl Linear {
 
     /// Packs a PyTorch-layout weight (`[dout, din]`, row per output) and bias.
     pub fn from_rows(w: &[f32], b: &[f32], din: usize, dout: usize) -> Result<Self> {
-        let mut wb = vec![0.0f32; (din + 1) * dout];
-        for o in 0..dout {
-            for i in 0..din {
-                wb[i * dout + o] = w[o * din + i];
-            }
-        }
-        wb[din * dout..].copy_from_slice(b);
         Ok(Self {
-            wb: Tensor::from_vec(wb, (din + 1, dout), &Device::Cpu)?,
+            w: PackedLinear::new(w, b, din, dout),
         })
     }
 
     /// `act(x · Wᵀ + b)`.
     pub fn forward(&self, x: &Tensor, act: Activation) -> Result<Tensor> {
-        ops::linear(x, &self.wb, act)
+        ops::linear(x, &self.w, act)
     }
 
     /// `residual += x · Wᵀ + b`, in place.
     pub fn accumulate(&self, residual: &Tensor, x: &Tensor) -> Result<()> {
-        ops::linear_accumulate(residual, x, &self.wb)
+        ops::linear_accumulate(residual, x, &self.w)
     }
 }
 
@@ -120,6 +114,13 @@ impl FoldedConv {
     /// Reorders `[cout, cin, k, k]` into rows ordered (ky, kx, cin) to match NHWC im2col,
     /// giving a [`Linear`] over neighbourhood vectors.
     pub fn into_nhwc_linear(self, cin: usize, k: usize) -> Result<Linear> {
+        Ok(Linear {
+            w: self.into_nhwc_packed(cin, k),
+        })
+    }
+
+    /// [`Self::into_nhwc_linear`] as bare packed weights, for ops that take several.
+    pub fn into_nhwc_packed(self, cin: usize, k: usize) -> PackedLinear {
         let cout = self.bias.len();
         let din = cin * k * k;
         let mut w = vec![0.0f32; cout * din];
@@ -133,6 +134,6 @@ impl FoldedConv {
                 }
             }
         }
-        Linear::from_rows(&w, &self.bias, din, cout)
+        PackedLinear::new(&w, &self.bias, din, cout)
     }
 }

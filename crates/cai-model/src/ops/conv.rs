@@ -1,9 +1,10 @@
 //! Channels-last image ops for the Inception branch.
 
 use super::slice;
+use crate::kernels::activation::{self, Activation};
 use crate::kernels::conv as k;
+use crate::kernels::packed::PackedLinear;
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
-use std::ops::Range;
 
 fn dims4(l: &Layout) -> Result<(usize, usize, usize, usize)> {
     l.shape().dims4()
@@ -28,68 +29,6 @@ pub fn nchw_to_nhwc(x: &Tensor) -> Result<Tensor> {
     x.apply_op1_no_bwd(&ToNhwc)
 }
 
-struct Im2Col {
-    k: usize,
-    channels: Range<usize>,
-}
-
-impl CustomOp1 for Im2Col {
-    fn name(&self) -> &'static str {
-        "cai-im2col"
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (b, h, w, c) = dims4(l)?;
-        let x = slice(s, l, "feature map")?;
-        let r = self.channels.clone();
-        if r.end > c || r.is_empty() {
-            bail!("im2col: channels {r:?} outside a {c}-channel map");
-        }
-        let cc = r.len();
-        // Gather the channel range first when it is not the whole map.
-        let owned;
-        let src = if cc == c {
-            x
-        } else {
-            owned = x
-                .chunks_exact(c)
-                .flat_map(|px| px[r.clone()].iter().copied())
-                .collect::<Vec<_>>();
-            &owned
-        };
-        let mut out = vec![0.0f32; b * h * w * self.k * self.k * cc];
-        k::im2col_same(src, b, h, w, cc, self.k, &mut out);
-        Ok((
-            CpuStorage::F32(out),
-            Shape::from((b, h, w, self.k * self.k * cc)),
-        ))
-    }
-}
-
-/// `k x k` same-padded neighbourhoods of channels `channels` of an NHWC map:
-/// `[b, h, w, c] -> [b, h, w, k*k*|channels|]`, ready for a matrix product.
-pub fn im2col(x: &Tensor, k: usize, channels: Range<usize>) -> Result<Tensor> {
-    x.apply_op1_no_bwd(&Im2Col { k, channels })
-}
-
-struct MaxPool3;
-
-impl CustomOp1 for MaxPool3 {
-    fn name(&self) -> &'static str {
-        "cai-max-pool3"
-    }
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (b, h, w, c) = dims4(l)?;
-        let mut out = vec![0.0f32; b * h * w * c];
-        k::max_pool3_same(slice(s, l, "feature map")?, b, h, w, c, &mut out);
-        Ok((CpuStorage::F32(out), l.shape().clone()))
-    }
-}
-
-/// 3x3 max pooling, stride 1, padding 1, on NHWC.
-pub fn max_pool3(x: &Tensor) -> Result<Tensor> {
-    x.apply_op1_no_bwd(&MaxPool3)
-}
-
 struct AvgPool2;
 
 impl CustomOp1 for AvgPool2 {
@@ -107,4 +46,83 @@ impl CustomOp1 for AvgPool2 {
 /// 2x2 average pooling, stride 2, on NHWC.
 pub fn avg_pool2(x: &Tensor) -> Result<Tensor> {
     x.apply_op1_no_bwd(&AvgPool2)
+}
+
+/// The weights of one Inception block, as [`inception`] consumes them.
+pub struct InceptionWeights {
+    /// Branch 1 and the 1x1 reductions of branches 2 and 3, fused (ReLU applied).
+    pub pointwise: PackedLinear,
+    /// Branch 1 output channels (the first columns of `pointwise`).
+    pub b1: usize,
+    /// Branch 2: 3x3 conv over the reduction at columns `b1..b1+b2_reduce`.
+    pub branch2: PackedLinear,
+    /// Branch 3: 5x5 conv over the next `b3_reduce` columns, if the block uses it.
+    pub branch3: Option<PackedLinear>,
+    /// Branch 4: 1x1 conv after 3x3 max pooling.
+    pub branch4: PackedLinear,
+}
+
+impl InceptionWeights {
+    /// Output channels: the four branches concatenated.
+    pub fn out_channels(&self) -> usize {
+        self.b1 + self.branch2.m() + self.branch3.as_ref().map_or(0, |b| b.m()) + self.branch4.m()
+    }
+}
+
+struct Inception<'a>(&'a InceptionWeights);
+
+impl CustomOp1 for Inception<'_> {
+    fn name(&self) -> &'static str {
+        "cai-inception"
+    }
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let w = self.0;
+        let (b, h, wd, c) = dims4(l)?;
+        if c != w.pointwise.k() {
+            bail!(
+                "inception: input has {c} channels, weights expect {}",
+                w.pointwise.k()
+            );
+        }
+        let x = slice(s, l, "inception input")?;
+        let px = b * h * wd;
+        let fused = w.pointwise.forward_new(x, px, Activation::Relu);
+        let fw = w.pointwise.m();
+        let out_c = w.out_channels();
+        // Every branch writes its columns of the output in place: no concatenation copy.
+        let mut out = vec![0.0f32; px * out_c];
+        for (o, f) in out.chunks_exact_mut(out_c).zip(fused.chunks_exact(fw)) {
+            o[..w.b1].copy_from_slice(&f[..w.b1]);
+        }
+        let mut col = w.b1;
+        let mut reduce = w.b1;
+        let mut conv = |lin: &PackedLinear, kernel: usize, col: usize, reduce: usize| {
+            let cr = lin.k() / (kernel * kernel);
+            let src: Vec<f32> = fused
+                .chunks_exact(fw)
+                .flat_map(|px| px[reduce..reduce + cr].iter().copied())
+                .collect();
+            let mut cols = vec![0.0f32; px * kernel * kernel * cr];
+            k::im2col_same(&src, b, h, wd, cr, kernel, &mut cols);
+            lin.forward_strided(&cols, px, &mut out, out_c, col);
+            cr
+        };
+        reduce += conv(&w.branch2, 3, col, reduce);
+        col += w.branch2.m();
+        if let Some(b3) = &w.branch3 {
+            conv(b3, 5, col, reduce);
+            col += b3.m();
+        }
+        let mut pooled = vec![0.0f32; x.len()];
+        k::max_pool3_same(x, b, h, wd, c, &mut pooled);
+        w.branch4.forward_strided(&pooled, px, &mut out, out_c, col);
+        activation::apply(Activation::Relu, &mut out);
+        Ok((CpuStorage::F32(out), Shape::from((b, h, wd, out_c))))
+    }
+}
+
+/// One Inception block on an NHWC map: `[b, h, w, cin] -> [b, h, w, out]`, branches
+/// concatenated in order 1, 2, 3, 4, each followed by ReLU.
+pub fn inception(x: &Tensor, w: &InceptionWeights) -> Result<Tensor> {
+    x.apply_op1_no_bwd(&Inception(w))
 }

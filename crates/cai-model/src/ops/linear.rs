@@ -1,20 +1,12 @@
 //! Fused linear layers: `x · W + b`, then an activation, optionally onto a residual.
+//!
+//! The weights are a [`PackedLinear`] (laid out once at load for the kernel chosen at run
+//! time) rather than a tensor operand, so each op borrows them for the duration of the call.
 
 use super::{slice, slice_mut};
-use crate::kernels::activation::{self, Activation};
-use crate::kernels::matmul::linear_into;
-use candle_core::{bail, CpuStorage, CustomOp2, InplaceOp3, Layout, Result, Shape, Tensor};
-
-/// Weight and bias packed as `[k + 1, m]`: rows 0..k are `Wᵀ`, row k is the bias.
-/// One tensor keeps the op binary, which candle's custom-op traits support directly.
-fn split_packed<'a>(wb: &'a [f32], l: &Layout) -> Result<(usize, usize, &'a [f32], &'a [f32])> {
-    let dims = l.dims();
-    if dims.len() != 2 || dims[0] < 1 {
-        bail!("linear: packed weight must be [k+1, m], got {dims:?}");
-    }
-    let (k, m) = (dims[0] - 1, dims[1]);
-    Ok((k, m, &wb[..k * m], &wb[k * m..]))
-}
+use crate::kernels::activation::Activation;
+use crate::kernels::packed::PackedLinear;
+use candle_core::{bail, CpuStorage, CustomOp1, InplaceOp2, Layout, Result, Shape, Tensor};
 
 fn rows(l: &Layout, k: usize) -> Result<usize> {
     let dims = l.dims();
@@ -24,39 +16,33 @@ fn rows(l: &Layout, k: usize) -> Result<usize> {
     }
 }
 
-struct Linear(Activation);
+struct Linear<'a> {
+    w: &'a PackedLinear,
+    act: Activation,
+}
 
-impl CustomOp2 for Linear {
+impl CustomOp1 for Linear<'_> {
     fn name(&self) -> &'static str {
         "cai-linear"
     }
-    fn cpu_fwd(
-        &self,
-        xs: &CpuStorage,
-        xl: &Layout,
-        ws: &CpuStorage,
-        wl: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = slice(xs, xl, "linear input")?;
-        let (k, m, w, b) = split_packed(slice(ws, wl, "linear weight")?, wl)?;
-        let n = rows(xl, k)?;
-        let mut out = vec![0.0f32; n * m];
-        linear_into(x, n, k, w, m, Some(b), &mut out, false);
-        activation::apply(self.0, &mut out);
+        let n = rows(xl, self.w.k())?;
+        let out = self.w.forward_new(x, n, self.act);
         let mut dims = xl.dims().to_vec();
-        *dims.last_mut().expect("checked non-empty") = m;
+        *dims.last_mut().expect("checked non-empty") = self.w.m();
         Ok((CpuStorage::F32(out), Shape::from(dims)))
     }
 }
 
-/// `act(x · W + b)` over the last dimension of `x`, with `wb` packed by [`pack`].
-pub fn linear(x: &Tensor, wb: &Tensor, act: Activation) -> Result<Tensor> {
-    x.apply_op2_no_bwd(wb, &Linear(act))
+/// `act(x · W + b)` over the last dimension of `x`.
+pub fn linear(x: &Tensor, w: &PackedLinear, act: Activation) -> Result<Tensor> {
+    x.apply_op1_no_bwd(&Linear { w, act })
 }
 
-struct Accumulate;
+struct Accumulate<'a>(&'a PackedLinear);
 
-impl InplaceOp3 for Accumulate {
+impl InplaceOp2 for Accumulate<'_> {
     fn name(&self) -> &'static str {
         "cai-linear-accumulate"
     }
@@ -66,33 +52,28 @@ impl InplaceOp3 for Accumulate {
         dl: &Layout,
         xs: &CpuStorage,
         xl: &Layout,
-        ws: &CpuStorage,
-        wl: &Layout,
     ) -> Result<()> {
         let x = slice(xs, xl, "linear input")?;
-        let (k, m, w, b) = split_packed(slice(ws, wl, "linear weight")?, wl)?;
-        let n = rows(xl, k)?;
-        if dl.shape().elem_count() != n * m {
+        let n = rows(xl, self.0.k())?;
+        if dl.shape().elem_count() != n * self.0.m() {
             bail!(
-                "linear: residual {:?} does not match output {n}x{m}",
-                dl.dims()
+                "linear: residual {:?} does not match output {n}x{}",
+                dl.dims(),
+                self.0.m()
             );
         }
-        linear_into(
+        self.0.forward(
             x,
             n,
-            k,
-            w,
-            m,
-            Some(b),
             slice_mut(dst, dl, "residual")?,
             true,
+            Activation::Identity,
         );
         Ok(())
     }
 }
 
 /// `residual += x · W + b` in place: the transformer's residual connection, fused.
-pub fn linear_accumulate(residual: &Tensor, x: &Tensor, wb: &Tensor) -> Result<()> {
-    residual.inplace_op3(x, wb, &Accumulate)
+pub fn linear_accumulate(residual: &Tensor, x: &Tensor, w: &PackedLinear) -> Result<()> {
+    residual.inplace_op2(x, &Accumulate(w))
 }

@@ -9,7 +9,7 @@ mod conv;
 mod linear;
 mod token;
 
-pub use conv::{avg_pool2, im2col, max_pool3, nchw_to_nhwc};
+pub use conv::{avg_pool2, inception, nchw_to_nhwc, InceptionWeights};
 pub use linear::{linear, linear_accumulate};
 pub use token::{attention, layer_norm, pcm_add, PcmShape};
 

@@ -101,21 +101,22 @@ pub fn load_raw(source: &WeightSource) -> Result<RawWeights, WeightError> {
     let mut raw = match source {
         WeightSource::Seed(seed) => seeded_weights(&crate::AstroMaeConfig::published(), *seed),
         WeightSource::File(path) => {
-            let mut head = [0u8; 8];
+            let mut head = [0u8; 9];
             let n = {
                 use std::io::Read;
                 let mut f = std::fs::File::open(path).map_err(|e| WeightError::io(path, e))?;
                 f.read(&mut head).map_err(|e| WeightError::io(path, e))?
             };
-            if n >= 4 && &head[..4] == b"PK\x03\x04" || n >= 1 && head[0] == 0x80 {
+            // safetensors: an 8-byte little-endian header length, then the JSON header.
+            if n == 9 && head[8] == b'{' {
+                safetensors_file::load(path)?
+            } else if n >= 4 && &head[..4] == b"PK\x03\x04" || n >= 1 && head[0] == 0x80 {
                 // A zip archive (torch.save since 1.6) or a bare pickle (legacy torch.save).
                 torch_file::load(path)?
-            } else if n == 8 {
-                safetensors_file::load(path)?
             } else {
                 return Err(WeightError::Format {
                     path: path.clone(),
-                    msg: "neither a safetensors file nor a PyTorch zip archive (file too short)"
+                    msg: "not a weight file: expected safetensors, or a PyTorch .pt (zip archive)"
                         .into(),
                 });
             }

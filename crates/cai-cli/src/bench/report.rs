@@ -1,0 +1,122 @@
+//! What `cai bench` reports, as text for people or one JSON object for scripts.
+
+use serde::Serialize;
+
+use super::measure::CpuInfo;
+
+/// The model that was measured.
+#[derive(Debug, Serialize)]
+pub struct ModelInfo {
+    /// Weight file or `seed:N`.
+    pub origin: String,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// True for seeded random weights.
+    pub untrained: bool,
+}
+
+/// The PyTorch side of `--compare-pytorch`, one script run per round.
+#[derive(Debug, Serialize)]
+pub struct PytorchReport {
+    /// Script that was run.
+    pub script: String,
+    /// Median samples/s over the runs.
+    pub samples_per_sec: f64,
+    /// Samples/s of each run.
+    pub per_run_samples_per_sec: Vec<f64>,
+    /// Median peak RSS of the Python process, MiB.
+    pub peak_rss_mb: f64,
+    /// Median CPU ms per sample.
+    pub cpu_ms_per_sample: f64,
+    /// Median time to the first prediction, ms from process spawn.
+    pub first_prediction_ms: f64,
+    /// Ours / PyTorch, samples/s (above 1: we are faster).
+    pub ratio_samples_per_sec: f64,
+    /// Ours / PyTorch, peak RSS (below 1: we use less memory).
+    pub ratio_peak_rss: f64,
+    /// Each run's JSON as the script printed it.
+    pub runs: Vec<serde_json::Value>,
+}
+
+/// Everything `cai bench` measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Median samples/s over the timed passes.
+    pub samples_per_sec: f64,
+    /// Samples/s of each timed pass.
+    pub per_pass_samples_per_sec: Vec<f64>,
+    /// CPU (user + system) ms per sample over the timed passes.
+    pub cpu_ms_per_sample: f64,
+    /// Peak RSS of this process, MiB.
+    pub peak_rss_mb: f64,
+    /// ms from process start to the first batch's output, including model load and input
+    /// read (excluding the weight export of `--compare-pytorch`).
+    pub first_prediction_ms: f64,
+    /// ms to load and build the model.
+    pub model_load_ms: f64,
+    /// ms spent exporting weights for PyTorch (0 without `--compare-pytorch`).
+    pub export_ms: f64,
+    /// Samples per forward pass.
+    pub batch_size: usize,
+    /// Worker threads.
+    pub threads: usize,
+    /// Samples per pass.
+    pub samples: usize,
+    /// Timed passes.
+    pub repeats: usize,
+    /// The model.
+    pub model: ModelInfo,
+    /// The machine.
+    pub cpu: CpuInfo,
+    /// The PyTorch comparison, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pytorch: Option<PytorchReport>,
+}
+
+impl Report {
+    /// Prints the human-readable summary to stdout.
+    pub fn print_text(&self) {
+        let m = &self.model;
+        println!(
+            "model      {} ({} parameters{})",
+            m.origin,
+            m.parameters,
+            if m.untrained { ", UNTRAINED" } else { "" }
+        );
+        let c = &self.cpu;
+        println!(
+            "cpu        {} ({} logical, avx512f {}, avx2 {})",
+            c.model, c.logical_cpus, c.avx512f, c.avx2
+        );
+        println!(
+            "setup      {} samples, batch {}, {} threads, {} timed passes",
+            self.samples, self.batch_size, self.threads, self.repeats
+        );
+        let passes: Vec<String> = self
+            .per_pass_samples_per_sec
+            .iter()
+            .map(|v| format!("{v:.1}"))
+            .collect();
+        println!(
+            "throughput {:.1} samples/s median (passes: {})",
+            self.samples_per_sec,
+            passes.join(", ")
+        );
+        println!("cpu time   {:.3} ms/sample", self.cpu_ms_per_sample);
+        println!("peak rss   {:.1} MiB", self.peak_rss_mb);
+        println!(
+            "latency    first prediction {:.0} ms after start (model load {:.0} ms)",
+            self.first_prediction_ms, self.model_load_ms
+        );
+        if let Some(p) = &self.pytorch {
+            println!(
+                "pytorch    {:.1} samples/s median, peak rss {:.1} MiB, {:.3} ms/sample, first prediction {:.0} ms ({})",
+                p.samples_per_sec, p.peak_rss_mb, p.cpu_ms_per_sample, p.first_prediction_ms, p.script
+            );
+            println!(
+                "ratio      ours/pytorch: throughput x{:.2}, peak rss x{:.2}",
+                p.ratio_samples_per_sec, p.ratio_peak_rss
+            );
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! Pieces every command shares: threads, tracing, progress bars, model loading and the
+//! untrained-model banner.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use cai_data::Partition;
+use cai_model::{AstroMaeConfig, LoadedModel, WeightSource};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default `warn`), so stdout stays parseable.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// `--threads`, defaulting to every available core.
+pub fn threads(flag: Option<usize>) -> usize {
+    flag.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+/// candle sizes its pool from `RAYON_NUM_THREADS`; set it before any model work so it agrees
+/// with `--threads`, unless the user chose it explicitly.
+pub fn set_rayon_threads(threads: usize) {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // Called from `main` before any thread is spawned.
+        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+    }
+}
+
+/// Parses a count that must be at least one (batch sizes, repeats, sample counts).
+pub fn positive(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected a positive integer, got {s:?}")),
+    }
+}
+
+/// A samples progress bar on stderr; hidden when quiet or when stderr is not a terminal, so
+/// logs and pipes stay clean.
+pub fn progress_bar(total: u64, quiet: bool, unit: &str) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let template = format!(
+        "{{elapsed_precise}} [{{wide_bar}}] {{human_pos}}/{{human_len}} {unit} ({{per_sec}}, eta {{eta}})"
+    );
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}
+
+/// The warning printed at the start and end of any run on seeded random weights, so nobody
+/// mistakes its numbers for a real model's.
+pub fn untrained_banner(origin: &str) {
+    let line = format!("UNTRAINED MODEL ({origin}): random weights, predictions are meaningless");
+    let bar = "!".repeat(line.len() + 6);
+    eprintln!("{bar}\n!!  {line}  !!\n{bar}");
+}
+
+/// Loads the model, naming the `--model` value on failure.
+pub fn load_model(source: &WeightSource) -> Result<LoadedModel> {
+    cai_model::load_model(source).with_context(|| format!("--model {source}: cannot load weights"))
+}
+
+/// Opens every input partition up front, so a bad file fails before any prediction is made.
+pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Partition>> {
+    paths
+        .iter()
+        .map(|p| Partition::open(p).with_context(|| format!("--input {}", p.display())))
+        .collect()
+}
+
+/// Fails with a clear message when a partition's sample shape differs from the model's.
+pub fn check_compatible(cfg: &AstroMaeConfig, path: &Path, part: &Partition) -> Result<()> {
+    let want = [cfg.in_chans, cfg.img_size, cfg.img_size];
+    if part.image_shape() != want {
+        bail!(
+            "{}: images are {:?} per sample but the model expects {:?} (channels, height, width)",
+            path.display(),
+            part.image_shape(),
+            want
+        );
+    }
+    if part.magnitude_width() != cfg.mag_in {
+        bail!(
+            "{}: {} magnitudes per sample but the model expects {}",
+            path.display(),
+            part.magnitude_width(),
+            cfg.mag_in
+        );
+    }
+    Ok(())
+}
+
+/// The error and its causes on one line, dropping a cause already quoted by the message
+/// above it (library errors print their source, which would otherwise appear twice).
+pub fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut prev = String::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if !prev.is_empty() && prev.ends_with(&msg) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&msg);
+        prev = msg;
+    }
+    out
+}
