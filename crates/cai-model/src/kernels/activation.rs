@@ -69,6 +69,7 @@ pub fn exp(x: f32) -> f32 {
     p * f32::from_bits(bits)
 }
 
+#[allow(clippy::excessive_precision)] // the published coefficients, kept as printed
 /// Error function (Abramowitz & Stegun 7.1.26 refined to f32 accuracy with `exp` above).
 #[inline(always)]
 pub fn erf(x: f32) -> f32 {
@@ -81,8 +82,8 @@ pub fn erf(x: f32) -> f32 {
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
-                            + t * (-1.135_204
-                                + t * (1.488_515_9 + t * (-0.822_152_2 + t * 0.170_872_77))))))));
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let erfc = t * exp(poly);
     let r = 1.0 - erfc;
     if x < 0.0 {
