@@ -71,6 +71,12 @@ def _unprefix(sd: dict) -> dict:
 
 def model_from_state_dict(sd: dict, num_heads: int | None = None) -> ViT_Astro:
     sd = _unprefix(sd)
+    # `vis_inception.0` is the same module as `conv2d_init`; exporters that store each
+    # tensor once (cai's safetensors export) name it only as conv2d_init.
+    for leaf in ("weight", "bias"):
+        alias, stem = f"inception_model.vis_inception.0.{leaf}", f"inception_model.conv2d_init.{leaf}"
+        if alias not in sd and stem in sd:
+            sd[alias] = sd[stem]
     model = ViT_Astro(config_from_state_dict(sd, num_heads))
     as_f32 = {k: v.float() if v.is_floating_point() else v for k, v in sd.items()}
     load_state_dict_checked(model, as_f32)

@@ -10,6 +10,8 @@
 //! * [`Predictor`]: batches split across threads;
 //! * [`metrics`]: the accuracy figures the field reports.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod kernels;
 pub mod metrics;
