@@ -36,31 +36,8 @@ pub fn linear_into(
     if k == 0 {
         return;
     }
-    // SAFETY: the asserts above guarantee that every index gemm touches is inside the slices;
-    // strides describe dense row-major matrices.
-    unsafe {
-        gemm::gemm(
-            n,
-            m,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            m as isize,
-            true,
-            x.as_ptr(),
-            1,
-            k as isize,
-            w.as_ptr(),
-            1,
-            m as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    // SAFETY: the asserts above bound every index: dense row-major matrices.
+    unsafe { accumulate_product(x, n, k, w, m, dst.as_mut_ptr(), m) };
 }
 
 /// `dst[r, col..col+m] = x[r] · w + bias` for a row-major `dst` of `ld` columns.
@@ -94,29 +71,45 @@ pub fn linear_strided(
         return;
     }
     // SAFETY: the asserts above bound every index: rows of `ld` floats, columns col..col+m.
-    unsafe {
-        gemm::gemm(
-            n,
-            m,
-            k,
-            dst.as_mut_ptr().add(col),
-            1,
-            ld as isize,
-            true,
-            x.as_ptr(),
-            1,
-            k as isize,
-            w.as_ptr(),
-            1,
-            m as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    unsafe { accumulate_product(x, n, k, w, m, dst.as_mut_ptr().add(col), ld) };
+}
+
+/// `dst[i, j] += Σ_p x[i, p] · w[p, j]` for an `n x m` block of a row-major matrix whose rows
+/// are `ld` apart, single-threaded (the predictor parallelises over the batch).
+///
+/// # Safety
+/// `dst` must be valid for `n` rows of `ld` floats with `m <= ld`; `x` and `w` must hold
+/// `n*k` and `k*m` floats.
+unsafe fn accumulate_product(
+    x: &[f32],
+    n: usize,
+    k: usize,
+    w: &[f32],
+    m: usize,
+    dst: *mut f32,
+    ld: usize,
+) {
+    gemm::gemm(
+        n,
+        m,
+        k,
+        dst,
+        1,
+        ld as isize,
+        true,
+        x.as_ptr(),
+        1,
+        k as isize,
+        w.as_ptr(),
+        1,
+        m as isize,
+        1.0f32,
+        1.0f32,
+        false,
+        false,
+        false,
+        gemm::Parallelism::None,
+    );
 }
 
 #[cfg(test)]
