@@ -95,31 +95,29 @@ impl PartitionWriter {
 
     /// Appends image pixels or redshifts (float32 tensors).
     pub fn write_f32(&mut self, values: &[f32]) -> Result<(), DataError> {
-        let mut buf = Vec::with_capacity(values.len().min(1 << 16) * 4);
-        let mut rest = values;
-        while !rest.is_empty() {
-            let take = self.room(DType::F32)?.min(rest.len()).min(1 << 16);
-            buf.clear();
-            rest[..take]
-                .iter()
-                .for_each(|v| buf.extend_from_slice(&v.to_le_bytes()));
-            self.write_bytes(&buf)?;
-            self.done += take;
-            rest = &rest[take..];
-        }
-        Ok(())
+        self.write_le(values, DType::F32, f32::to_le_bytes)
     }
 
     /// Appends magnitudes (the float64 tensor).
     pub fn write_f64(&mut self, values: &[f64]) -> Result<(), DataError> {
-        let mut buf = Vec::with_capacity(values.len().min(1 << 16) * 8);
+        self.write_le(values, DType::F64, f64::to_le_bytes)
+    }
+
+    /// Encodes values little-endian in chunks of 64 Ki elements and streams them out.
+    fn write_le<T: Copy, const N: usize>(
+        &mut self,
+        values: &[T],
+        dtype: DType,
+        to_le: fn(T) -> [u8; N],
+    ) -> Result<(), DataError> {
+        let mut buf = Vec::with_capacity(values.len().min(1 << 16) * N);
         let mut rest = values;
         while !rest.is_empty() {
-            let take = self.room(DType::F64)?.min(rest.len()).min(1 << 16);
+            let take = self.room(dtype)?.min(rest.len()).min(1 << 16);
             buf.clear();
             rest[..take]
                 .iter()
-                .for_each(|v| buf.extend_from_slice(&v.to_le_bytes()));
+                .for_each(|v| buf.extend_from_slice(&to_le(*v)));
             self.write_bytes(&buf)?;
             self.done += take;
             rest = &rest[take..];
