@@ -21,7 +21,14 @@ pub fn seeded_weights(cfg: &AstroMaeConfig, seed: u64) -> RawWeights {
         untrained: true,
         ..Default::default()
     };
-    for spec in expected_tensors(cfg) {
+    let specs = expected_tensors(cfg);
+    // Fan-in of every multi-axis tensor, so a bias can look up its weight's in one step.
+    let fan_ins: std::collections::HashMap<String, usize> = specs
+        .iter()
+        .filter(|s| s.shape.len() > 1)
+        .map(|s| (s.name.clone(), s.shape[1..].iter().product()))
+        .collect();
+    for spec in specs {
         let n: usize = spec.shape.iter().product();
         let name = spec.name.as_str();
         let data: Vec<f32> = if name == "pos_embed" {
@@ -39,7 +46,7 @@ pub fn seeded_weights(cfg: &AstroMaeConfig, seed: u64) -> RawWeights {
         } else {
             // Weights and biases of linear/conv layers: fan-in is every axis but the first.
             let fan_in = match spec.shape.len() {
-                1 => fan_in_of_bias(cfg, name),
+                1 => fan_in_of_bias(&fan_ins, cfg, name),
                 _ => spec.shape[1..].iter().product::<usize>(),
             };
             let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
@@ -67,12 +74,13 @@ fn is_norm_bias(name: &str) -> bool {
 }
 
 /// Biases use their layer's fan-in; `q_bias`/`v_bias` use the token width.
-fn fan_in_of_bias(cfg: &AstroMaeConfig, name: &str) -> usize {
-    let weight = name.strip_suffix(".bias").map(|p| format!("{p}.weight"));
-    expected_tensors(cfg)
-        .into_iter()
-        .find(|s| Some(&s.name) == weight.as_ref())
-        .map(|s| s.shape[1..].iter().product())
+fn fan_in_of_bias(
+    fan_ins: &std::collections::HashMap<String, usize>,
+    cfg: &AstroMaeConfig,
+    name: &str,
+) -> usize {
+    name.strip_suffix(".bias")
+        .and_then(|p| fan_ins.get(&format!("{p}.weight")).copied())
         .unwrap_or(cfg.embed_dim)
 }
 
