@@ -1,11 +1,16 @@
-//! `cai`: redshift inference over partition files, benchmarks, and data preparation.
+//! `cai`: the CAI workflow (run locally or on AWS), redshift inference over partition
+//! files, benchmarks, and data preparation.
 //!
 //! `main` only parses flags and dispatches; each command lives in its own module.
 
+mod asl;
 mod bench;
 mod common;
 mod data;
+mod demo;
+mod handler;
 mod predict;
+mod run;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -25,6 +30,14 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Make a synthetic set and run the seed report's three experiments (world sizes 11, 50,
+    /// 100) through the whole workflow, scaled to about a minute.
+    Demo(demo::DemoArgs),
+    /// Run the workflow (Initialize, one inference process per rank, Summarize) on this
+    /// machine from an original CAI payload.
+    Run(run::RunArgs),
+    /// Print the workflow's Amazon States Language definition.
+    Asl(asl::AslArgs),
     /// Predict redshifts for every sample of the input partitions and write them to a file.
     Predict(predict::PredictArgs),
     /// Measure throughput, CPU time, memory and latency (optionally against PyTorch).
@@ -32,6 +45,12 @@ enum Command {
     /// Make, split and convert partition files.
     #[command(subcommand)]
     Data(data::DataCommand),
+    /// Serve one handler invocation: event on stdin, result on stdout (used by the engine).
+    #[command(hide = true)]
+    Handler {
+        /// init, infer, failure or summarize.
+        name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -39,24 +58,31 @@ fn main() -> ExitCode {
     let t0 = Instant::now();
     let cli = Cli::parse();
     common::init_tracing();
+    if let Command::Handler { name } = &cli.command {
+        return handler::run(name);
+    }
     let threads = match &cli.command {
         Command::Predict(a) => Some(common::threads(a.threads)),
         Command::Bench(a) => Some(common::threads(a.threads)),
-        Command::Data(_) => None,
+        _ => None,
     };
     if let Some(t) = threads {
         common::set_rayon_threads(t);
     }
     let result = match cli.command {
-        Command::Predict(args) => predict::run(args, cli.quiet),
-        Command::Bench(args) => bench::run(args, cli.quiet, t0),
-        Command::Data(cmd) => data::run(cmd, cli.quiet),
+        Command::Predict(args) => predict::run(args, cli.quiet).map(|()| 0),
+        Command::Bench(args) => bench::run(args, cli.quiet, t0).map(|()| 0),
+        Command::Data(cmd) => data::run(cmd, cli.quiet).map(|()| 0),
+        Command::Run(args) => run::run(args, cli.quiet),
+        Command::Demo(args) => demo::run(args, cli.quiet),
+        Command::Asl(args) => asl::run(args).map(|()| 0),
+        Command::Handler { .. } => unreachable!("served above"),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {}", common::error_chain(&e));
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

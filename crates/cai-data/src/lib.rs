@@ -23,7 +23,8 @@ pub use error::DataError;
 pub use format::Format;
 pub use partition::{Batch, Partition};
 pub use predictions::{
-    PredictionFormat, PredictionMeta, PredictionWriter, META_MODEL, META_UNTRAINED,
+    read_parquet_predictions, PredictionFormat, PredictionMeta, PredictionWriter, META_MODEL,
+    META_UNTRAINED,
 };
 pub use synth::{synth, synth_partition, SAMPLE_BYTES};
 pub use transform::{convert, split};

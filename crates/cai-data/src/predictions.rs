@@ -252,6 +252,58 @@ fn csv_err(file: &str, e: csv::Error) -> DataError {
     }
 }
 
+/// Streams the rows of a Parquet predictions file (as written by [`PredictionWriter`]) to
+/// `row(file, row, z_pred, z_true)`, a record batch at a time, so a summary over many ranks
+/// never holds more than one batch of strings. Returns the row count.
+pub fn read_parquet_predictions(
+    name: &str,
+    bytes: bytes::Bytes,
+    mut row: impl FnMut(&str, u64, f32, Option<f32>),
+) -> Result<u64, DataError> {
+    use arrow::array::{Array, Float32Array, StringArray, UInt64Array};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let bad = |what: String| DataError::format(name, what);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.with_batch_size(8192).build())
+        .map_err(|e| bad(e.to_string()))?;
+    let mut rows = 0u64;
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        let column = |n: &str| {
+            batch
+                .column_by_name(n)
+                .ok_or_else(|| bad(format!("no `{n}` column")))
+        };
+        let file = column("file")?
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| bad("`file` is not a string column".into()))?;
+        let idx = column("row")?
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .ok_or_else(|| bad("`row` is not a u64 column".into()))?;
+        let pred = column("z_pred")?
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .ok_or_else(|| bad("`z_pred` is not an f32 column".into()))?;
+        let truth = match batch.column_by_name("z_true") {
+            Some(c) => Some(
+                c.as_any()
+                    .downcast_ref::<Float32Array>()
+                    .ok_or_else(|| bad("`z_true` is not an f32 column".into()))?,
+            ),
+            None => None,
+        };
+        for i in 0..batch.num_rows() {
+            let t = truth.and_then(|t| (!t.is_null(i)).then(|| t.value(i)));
+            row(file.value(i), idx.value(i), pred.value(i), t);
+        }
+        rows += batch.num_rows() as u64;
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

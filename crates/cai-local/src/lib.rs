@@ -1,0 +1,16 @@
+//! The local engine: executes the workflow's Amazon States Language definition on this
+//! machine, with every Task invocation a separate OS process of the `cai` binary (as Lambda
+//! runs each invocation in its own sandbox), its memory limit and timeout enforced and its
+//! wall time, CPU time and peak RSS measured by the kernel.
+#![warn(missing_docs)]
+
+pub mod capacity;
+pub mod invoker;
+pub mod process;
+pub mod progress;
+pub mod report;
+pub mod run;
+
+pub use capacity::Capacity;
+pub use invoker::ProcessInvoker;
+pub use run::{run_workflow, RunOptions, RunReport};

@@ -1,0 +1,253 @@
+//! `cai run`: one execution of the workflow definition on this machine, then the execution
+//! record and the performance table added to `summary.json`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use cai_asl::{Definition, Event, ExecOptions, Observer, Status};
+use cai_store::{BlockingStore, StoreConfig};
+use cai_workflow::cost::{performance_row, InvocationStat, PerformanceRow};
+use cai_workflow::definition::{self, handler_of_resource, Functions};
+use cai_workflow::summary::{ExecutionRecord, Summary};
+use cai_workflow::{io, layout, Payload};
+use serde_json::Value;
+
+use crate::capacity::Capacity;
+use crate::invoker::{ProcessInvoker, LAMBDA_INVOKE};
+use crate::progress::Progress;
+
+/// What to run and how.
+pub struct RunOptions {
+    /// The validated payload.
+    pub payload: Payload,
+    /// The payload as the user wrote it (the execution's input).
+    pub input: Value,
+    /// A user-edited definition; None runs the generated one.
+    pub definition: Option<Value>,
+    /// The store.
+    pub store: StoreConfig,
+    /// Keep ranks that already have a valid result.
+    pub resume: bool,
+    /// Invocations at once (default: what cores and memory hold).
+    pub slots: Option<usize>,
+    /// Threads per inference invocation (default: cores / slots).
+    pub threads: Option<usize>,
+    /// No progress bar.
+    pub quiet: bool,
+    /// The `cai` executable that serves the handlers.
+    pub program: PathBuf,
+    /// Extra environment for every invocation.
+    pub env: Vec<(String, String)>,
+    /// Execution name (default: `cai-<unix time>`).
+    pub name: Option<String>,
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The execution as the Step Functions console shows it.
+    pub execution: ExecutionRecord,
+    /// summary.json as written (None when Summarize did not run).
+    pub summary: Option<Summary>,
+    /// The seed report's row for this run.
+    pub performance: PerformanceRow,
+    /// Every invocation.
+    pub invocations: Vec<InvocationStat>,
+    /// Slots and threads used.
+    pub capacity: Capacity,
+    /// Initialize's warnings.
+    pub warnings: Vec<String>,
+}
+
+impl RunReport {
+    /// 0: every rank succeeded; 3: the run finished but some ranks failed (tolerated);
+    /// 1: the execution failed.
+    pub fn exit_code(&self) -> i32 {
+        match (&self.execution.status[..], &self.summary) {
+            ("SUCCEEDED", Some(s)) if s.failed_ranks.is_empty() => 0,
+            ("SUCCEEDED", _) => 3,
+            _ => 1,
+        }
+    }
+}
+
+/// Errors before the execution starts.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The definition is not one the local engine can run.
+    #[error("definition: {0}")]
+    Definition(String),
+    /// The store cannot be opened.
+    #[error("store: {0}")]
+    Store(#[from] cai_store::StoreError),
+}
+
+/// Runs the workflow once and returns what happened.
+pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
+    let def_value = opts
+        .definition
+        .clone()
+        .unwrap_or_else(|| definition::generate(&opts.payload.settings, &Functions::default()));
+    let def = Definition::from_value(def_value).map_err(|e| RunError::Definition(e.to_string()))?;
+    for r in def.task_resources() {
+        if r != LAMBDA_INVOKE && handler_of_resource(&r).is_none() {
+            return Err(RunError::Definition(format!(
+                "Task resource {r:?} is not one of cai's functions (a Lambda ARN or name ending in -init, -infer, -failure or -summarize, or {LAMBDA_INVOKE})"
+            )));
+        }
+    }
+    let store = BlockingStore::open(opts.store.clone())?;
+    let mut env = opts.env.clone();
+    env.push((cai_store::STORE_ENV_VAR.into(), opts.store.to_string()));
+    let progress = Arc::new(Progress::new(opts.quiet));
+    let invoker = ProcessInvoker::new(
+        opts.program.clone(),
+        env,
+        opts.payload.settings.memory_mb,
+        opts.slots,
+        opts.threads,
+        progress.clone(),
+    );
+    let mut input = opts.input.clone();
+    if let (true, Some(obj)) = (opts.resume, input.as_object_mut()) {
+        obj.insert("resume".into(), Value::Bool(true));
+    }
+    let name = opts.name.clone().unwrap_or_else(|| {
+        let secs = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format!("cai-{secs}")
+    });
+    let exec_opts = ExecOptions {
+        name: name.clone(),
+        state_machine_name: "cai".into(),
+        ..ExecOptions::default()
+    };
+    let observer = RankObserver {
+        progress: progress.clone(),
+    };
+    let exec = cai_asl::execute(&def, input, &invoker, &observer, &exec_opts);
+    progress.finish();
+
+    let invocations = invoker.records();
+    let transitions = exec.total_transitions();
+    let duration = exec
+        .ended
+        .duration_since(exec.started)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let p = &opts.payload;
+    let world = world_size(&exec.output, p);
+    let performance = performance_row(
+        world,
+        &p.data_prefix,
+        &invocations,
+        p.settings.memory_mb,
+        p.settings.architecture,
+        transitions,
+    );
+    let execution = ExecutionRecord {
+        name,
+        status: match exec.status {
+            Status::Succeeded => "SUCCEEDED".into(),
+            Status::Failed => "FAILED".into(),
+        },
+        error: exec.error.as_ref().map(|e| e.error.clone()),
+        cause: exec.error.as_ref().map(|e| e.cause.clone()),
+        state_transitions: transitions,
+        start: cai_asl::rfc3339(exec.started),
+        end: cai_asl::rfc3339(exec.ended),
+        duration_seconds: duration,
+        invocations: invocations.clone(),
+    };
+    let summary = record_in_summary(&store, p, &execution, &performance);
+    let warnings = exec
+        .output
+        .as_ref()
+        .and_then(|o| o.get("warnings"))
+        .and_then(Value::as_array)
+        .map(|w| {
+            w.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(RunReport {
+        execution,
+        summary,
+        performance,
+        invocations,
+        capacity: invoker.capacity(),
+        warnings,
+    })
+}
+
+/// Ranks in the plan: from the output when the run got that far, else the payload's intent.
+fn world_size(output: &Option<Value>, p: &Payload) -> u64 {
+    output
+        .as_ref()
+        .and_then(|o| o.get("body"))
+        .and_then(Value::as_array)
+        .map(|b| b.len() as u64)
+        .or(p.world_size)
+        .or(p.file_limit)
+        .unwrap_or(0)
+}
+
+/// Adds the execution record and the performance table to this run's summary.json, if
+/// Summarize wrote one in this execution.
+fn record_in_summary(
+    store: &BlockingStore,
+    p: &Payload,
+    execution: &ExecutionRecord,
+    performance: &PerformanceRow,
+) -> Option<Summary> {
+    let summarized = execution
+        .invocations
+        .iter()
+        .any(|i| i.handler == "summarize" && i.outcome == "ok");
+    if !summarized {
+        return None;
+    }
+    let key = layout::summary_key(&p.result_path);
+    let mut summary: Summary = match io::read_json(store, &p.data_bucket, &key) {
+        Ok(Some(s)) => s,
+        Ok(None) => return None,
+        Err(e) => {
+            tracing::warn!("cannot read {}/{key}: {e}", p.data_bucket);
+            return None;
+        }
+    };
+    summary.execution = Some(execution.clone());
+    summary.performance = vec![performance.clone()];
+    if let Err(e) = io::write_json(store, &p.data_bucket, &key, &summary) {
+        tracing::warn!("cannot update {}/{key}: {e}", p.data_bucket);
+    }
+    Some(summary)
+}
+
+/// Feeds final rank failures to the progress bar.
+struct RankObserver {
+    progress: Arc<Progress>,
+}
+
+impl Observer for RankObserver {
+    fn event(&self, e: &Event<'_>) {
+        match e {
+            Event::MapItemFailed { .. } => self.progress.rank_failed(),
+            Event::TaskRetrying {
+                map_item_index: Some(i),
+                error,
+                delay,
+                ..
+            } => {
+                tracing::info!(
+                    "rank item {i}: retrying after {}: in {delay:?}",
+                    error.error
+                );
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! A rank's result file. Every key of the original's `<rank>.json` keeps its name and meaning
+//! so existing analysis scripts work; cai's additions follow them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::rank::DataPath;
+
+/// The original's device value: inference runs on CPU.
+pub const DEVICE: &str = "cpu";
+
+/// `<data_bucket>/<result_path>/<rank>.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankResult {
+    /// CPU seconds spent in inference (user + system, all threads).
+    #[serde(rename = "total_cpu_time (seconds)")]
+    pub total_cpu_time: f64,
+    /// Peak memory of the inference process, MB.
+    #[serde(rename = "total_cpu_memory (MB)")]
+    pub total_cpu_memory: f64,
+    /// Mean wall seconds per batch of inference.
+    #[serde(rename = "execution_time (seconds/batch)")]
+    pub execution_time: f64,
+    /// Batches run.
+    pub num_batches: u64,
+    /// Batch size used.
+    pub batch_size: u64,
+    /// Where inference ran.
+    pub device: String,
+    /// Bits of image and magnitude tensors processed per second of inference.
+    pub throughput_bps: f64,
+    /// Samples per second of inference.
+    pub sample_persec: f64,
+    /// This rank's result key prefix (RESULT_PATH).
+    pub result_path: String,
+    /// The rank's DATA_PATH, as planned.
+    pub data_path: DataPath,
+    // ---- cai's additions ----
+    /// The rank.
+    pub rank: u64,
+    /// Number of ranks.
+    pub world_size: u64,
+    /// Samples predicted (equals rows in the predictions file).
+    pub samples: u64,
+    /// Bits of image (f32) and magnitude (f64, as the original stores them) tensors processed.
+    pub bits: u64,
+    /// Samples per partition file, in DATA_PATH order.
+    pub files: Vec<FileCount>,
+    /// Wall seconds of the whole invocation: start to result written.
+    pub wall_seconds: f64,
+    /// Seconds per phase.
+    pub timings: Timings,
+    /// Peak RSS of the invocation, MB, as the OS measured it.
+    pub peak_rss_mb: f64,
+    /// Inference threads used.
+    pub threads: u64,
+    /// Which attempt produced this result (1 = first).
+    pub attempts: u64,
+    /// The weights (store key or seed).
+    pub model: String,
+    /// True for seeded random weights: predictions are meaningless.
+    pub untrained: bool,
+    /// Where the predictions are.
+    pub predictions: PredictionsRef,
+    /// Errors of earlier attempts, if any were recorded; empty on a clean run.
+    pub errors: Vec<String>,
+    /// The execution that wrote this (Initialize's run id).
+    #[serde(default)]
+    pub run_id: String,
+    /// cai version that wrote this.
+    pub cai_version: String,
+}
+
+/// Samples from one partition file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileCount {
+    /// Partition key.
+    pub key: String,
+    /// Samples read from it.
+    pub samples: u64,
+}
+
+/// Seconds spent per phase of an inference invocation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Timings {
+    /// Loading and preparing the weights.
+    pub model_load: f64,
+    /// Fetching and opening partitions (download for remote stores).
+    pub fetch: f64,
+    /// Running the model, including reading batches from the open partitions.
+    pub inference: f64,
+    /// Writing predictions and the result.
+    pub write: f64,
+}
+
+/// Pointer to a rank's predictions file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictionsRef {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// Format (`parquet`).
+    pub format: String,
+    /// Rows written.
+    pub rows: u64,
+    /// True when ground-truth redshifts were present (z_true column filled).
+    pub with_truth: bool,
+}
+
+/// What a rank's attempt marker says: which attempt started when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptMarker {
+    /// 1-based attempt number.
+    pub attempt: u64,
+    /// Unix seconds when the attempt started.
+    pub started_unix: f64,
+}
+
+/// A rank that failed for good, as the failure handler records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankFailure {
+    /// The rank.
+    pub rank: u64,
+    /// Its planned partitions.
+    pub data_path: DataPath,
+    /// Step Functions error name (e.g. States.Timeout, Runtime.OutOfMemory).
+    pub error: String,
+    /// The cause text.
+    pub cause: String,
+    /// Attempts made (1 = no retry happened).
+    pub attempts: u64,
+    /// The execution that recorded it.
+    #[serde(default)]
+    pub run_id: String,
+}
