@@ -4,6 +4,7 @@
 //! timeout, and reads wall time, CPU time and peak RSS from `wait4`.
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,6 +67,9 @@ pub fn run(spec: &ProcessSpec, input: &[u8]) -> std::io::Result<ProcessOutcome> 
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, so a kill reaches anything it started too (a grandchild
+        // holding the pipes open would otherwise keep the invocation alive).
+        .process_group(0)
         .spawn()?;
     let pid = child.id() as libc::pid_t;
     let mut stdin = child.stdin.take().expect("piped stdin");
@@ -123,8 +127,8 @@ pub fn run(spec: &ProcessSpec, input: &[u8]) -> std::io::Result<ProcessOutcome> 
                 killed = Some(Ending::TimedOut);
             }
             if killed.is_some() {
-                // SAFETY: signalling our own unreaped child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                // SAFETY: signalling our own unreaped child's process group.
+                unsafe { libc::kill(-pid, libc::SIGKILL) };
             }
         }
         let elapsed = started.elapsed();
@@ -135,6 +139,9 @@ pub fn run(spec: &ProcessSpec, input: &[u8]) -> std::io::Result<ProcessOutcome> 
         });
     };
     let wall_seconds = started.elapsed().as_secs_f64();
+    // Whatever the invocation left behind dies with it, as in a Lambda sandbox.
+    // SAFETY: the group is the one we created for this child.
+    unsafe { libc::kill(-pid, libc::SIGKILL) };
     let _ = writer.join();
     let stdout = out_reader.join().unwrap_or_default();
     let stderr_tail = err_reader.join().unwrap_or_default();

@@ -295,7 +295,8 @@ pub fn existing_result(
 /// Whether a stored result is this rank's under this plan and model.
 pub fn is_valid_for(r: &RankResult, ev: &InferEvent) -> bool {
     let p = &ev.payload;
-    r.data_path == p.data_path
+    p.rank_number() == Ok(r.rank)
+        && r.data_path == p.data_path
         && r.model == ev.run.model.to_string()
         && r.predictions.rows == r.samples
         && r.files.iter().map(|f| f.samples).sum::<u64>() == r.samples

@@ -25,6 +25,14 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
         Payload::from_value(&event).map_err(|e| HandlerError::input(format!("payload: {e}")))?;
     payload.settings.resume = resume;
     payload.settings.run_id = new_run_id();
+    if let crate::settings::ModelLocation::Store { bucket, key } = &payload.settings.model {
+        if !crate::io::exists(&ctx.store, bucket, key)? {
+            return Err(HandlerError::input(format!(
+                "model {bucket}/{key}: not found in the store (put the weights there, set `model` \
+                 to another BUCKET/KEY, or to \"seed:0\" for seeded untrained weights)"
+            )));
+        }
+    }
     let listing = crate::io::list_keys(&ctx.store, &payload.data_bucket, &payload.data_prefix)?;
     let plan = make_plan(&payload, &listing).map_err(|e| HandlerError::input(e.to_string()))?;
     for w in &plan.warnings {

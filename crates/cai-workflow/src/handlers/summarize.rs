@@ -3,7 +3,7 @@
 //! exactly once in the predictions, computes accuracy, and writes `combined_data.json` and
 //! `summary.json`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use cai_data::read_parquet_predictions;
 use serde_json::{json, Value};
@@ -63,7 +63,9 @@ pub fn summarize(
     let mut totals = Totals::default();
     let mut combined: Vec<RankResult> = Vec::new();
     let mut failed = Vec::new();
-    let mut seen: HashSet<(String, u64)> = HashSet::new();
+    // (file id, row) pairs seen so far; file names are interned so 660k samples stay small.
+    let mut file_ids: HashMap<String, u32> = HashMap::new();
+    let mut seen: HashSet<(u32, u64)> = HashSet::new();
     let (mut pred, mut truth) = (Vec::new(), Vec::new());
     let mut untrained = false;
 
@@ -114,7 +116,15 @@ pub fn summarize(
             if !files.contains(file) {
                 foreign.get_or_insert_with(|| file.to_string());
             }
-            if !seen.insert((file.to_string(), row)) {
+            let id = match file_ids.get(file) {
+                Some(&id) => id,
+                None => {
+                    let id = file_ids.len() as u32;
+                    file_ids.insert(file.to_string(), id);
+                    id
+                }
+            };
+            if !seen.insert((id, row)) {
                 dup.get_or_insert((file.to_string(), row));
             }
             if let Some(t) = t {

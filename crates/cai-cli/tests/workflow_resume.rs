@@ -1,0 +1,146 @@
+//! `cai run --resume` never double counts, and a plain rerun recomputes everything once.
+
+mod common_workflow;
+
+use std::collections::BTreeMap;
+
+use common_workflow::{infer_invocations, Env};
+use serde_json::json;
+
+/// Bytes of every rank's result and predictions under a result path.
+fn snapshot(env: &Env, rp: &str, ranks: &[u64]) -> BTreeMap<String, Vec<u8>> {
+    let res = env.results(rp);
+    ranks
+        .iter()
+        .flat_map(|r| [format!("{r}.json"), format!("predictions/{r}.parquet")])
+        .map(|k| {
+            let bytes = std::fs::read(res.join(&k)).unwrap();
+            (k, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn resume_after_a_full_run_keeps_everything_and_a_rerun_recomputes_once() {
+    // 5 files on 6 ranks: rank 5 has no data.
+    let env = Env::new(5, 8);
+    let rp = "res/resume";
+    let payload = env.payload(rp, json!({"world_size": 6}));
+    env.run(&payload, &[], None).expect_code(0);
+    let first_preds = env.assert_every_sample_once(rp);
+    let first = env.json(rp, "summary.json");
+    assert_eq!(first["ranks"]["empty"], 1);
+    assert_eq!(first["ranks"]["succeeded"], 5);
+    assert_eq!(first["totals"]["samples"], 40);
+    let ranks: Vec<u64> = (0..5).collect();
+    let before = snapshot(&env, rp, &ranks);
+
+    // --resume: nothing recomputed, nothing counted twice.
+    let out = env.run(&payload, &["--resume"], None);
+    out.expect_code(0);
+    let preds = env.assert_every_sample_once(rp);
+    assert_eq!(preds, first_preds);
+    let second = env.json(rp, "summary.json");
+    assert_ne!(second["run_id"], first["run_id"]);
+    assert_eq!(second["ranks"]["resumed"], 5, "{}", second["ranks"]);
+    assert_eq!(second["ranks"]["succeeded"], 5);
+    assert_eq!(second["totals"]["samples"], 40);
+    assert_eq!(second["accuracy"]["count"], 40);
+    assert!(
+        snapshot(&env, rp, &ranks) == before,
+        "resume rewrote a rank"
+    );
+    for r in &ranks {
+        assert_eq!(
+            env.json(rp, &format!("{r}.json"))["run_id"],
+            first["run_id"]
+        );
+    }
+    assert_eq!(
+        env.json(rp, "combined_data.json").as_array().unwrap().len(),
+        5
+    );
+
+    // --resume again: still once.
+    env.run(&payload, &["--resume"], None).expect_code(0);
+    env.assert_every_sample_once(rp);
+    let third = env.json(rp, "summary.json");
+    assert_eq!(third["ranks"]["resumed"], 5);
+    assert_eq!(third["totals"]["samples"], 40);
+
+    // A plain rerun recomputes every rank and counts each sample once.
+    env.run(&payload, &[], None).expect_code(0);
+    let preds = env.assert_every_sample_once(rp);
+    assert_eq!(preds, first_preds, "same model, same data");
+    let fourth = env.json(rp, "summary.json");
+    assert_eq!(fourth["ranks"]["resumed"], 0);
+    assert_eq!(fourth["totals"]["samples"], 40);
+    for r in &ranks {
+        let result = env.json(rp, &format!("{r}.json"));
+        assert_eq!(
+            result["run_id"], fourth["run_id"],
+            "rank {r} not recomputed"
+        );
+        assert_eq!(infer_invocations(&fourth, *r), [(1, "ok".to_string())]);
+    }
+    let combined = env.json(rp, "combined_data.json");
+    assert!(combined
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["run_id"] == fourth["run_id"]));
+}
+
+#[test]
+fn resume_recomputes_a_rank_whose_predictions_are_gone() {
+    let env = Env::new(4, 6);
+    let rp = "res/lost";
+    let payload = env.payload(rp, json!({}));
+    env.run(&payload, &[], None).expect_code(0);
+    let first = env.json(rp, "summary.json");
+    std::fs::remove_file(env.results(rp).join("predictions/2.parquet")).unwrap();
+
+    env.run(&payload, &["--resume"], None).expect_code(0);
+    env.assert_every_sample_once(rp);
+    let second = env.json(rp, "summary.json");
+    assert_eq!(second["ranks"]["resumed"], 3, "{}", second["ranks"]);
+    assert_eq!(second["totals"]["samples"], 24);
+    assert_eq!(env.json(rp, "2.json")["run_id"], second["run_id"]);
+    for r in [0, 1, 3] {
+        assert_eq!(
+            env.json(rp, &format!("{r}.json"))["run_id"],
+            first["run_id"]
+        );
+    }
+}
+
+#[test]
+fn resume_with_a_different_plan_is_refused() {
+    let env = Env::new(4, 6);
+    let rp = "res/replan";
+    env.run(&env.payload(rp, json!({})), &[], None)
+        .expect_code(0);
+    let before = snapshot(&env, rp, &[0, 1, 2, 3]);
+    let summary_before = std::fs::read(env.results(rp).join("summary.json")).unwrap();
+
+    let out = env.run(
+        &env.payload(rp, json!({"world_size": 2})),
+        &["--resume"],
+        None,
+    );
+    assert_ne!(out.code, 0, "{out:?}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("--resume") && all.contains("plan"), "{all}");
+    assert!(
+        snapshot(&env, rp, &[0, 1, 2, 3]) == before,
+        "results changed"
+    );
+    assert!(
+        std::fs::read(env.results(rp).join("summary.json")).unwrap() == summary_before,
+        "summary.json changed"
+    );
+    assert_eq!(
+        env.json(rp, "plan.json")["ranks"].as_array().unwrap().len(),
+        4
+    );
+}
