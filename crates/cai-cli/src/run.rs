@@ -101,7 +101,15 @@ pub fn print_outcome(r: &RunReport) {
         );
     }
     let Some(s) = &r.summary else {
-        println!("no summary was written (Summarize did not run)");
+        let summarize_failed = r
+            .invocations
+            .iter()
+            .any(|i| i.handler == "summarize" && i.outcome != "ok");
+        if summarize_failed {
+            println!("no summary was written: Summarize failed (error above)");
+        } else {
+            println!("no summary was written: the execution stopped before Summarize");
+        }
         return;
     };
     if let Some(a) = &s.accuracy {

@@ -45,6 +45,13 @@ fn retried_fault(fault: &str, rank: u64, error: &str, extra: Value) -> (Env, Val
     assert_eq!(env.json(rp, &format!("attempts/{rank}.json"))["attempt"], 2);
     assert!(!env.results(rp).join("errors").exists());
     assert_eq!(summary["execution"]["status"], "SUCCEEDED");
+    // A killed attempt cannot clean its scratch folder; the next invocation removes it.
+    let left: Vec<_> = std::fs::read_dir(env.scratch())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "scratch not cleaned: {left:?}");
     (env, summary)
 }
 

@@ -135,7 +135,7 @@ fn definition_with_an_unknown_field_is_refused_naming_state_and_field() {
     let out = run_with_definition(&env, &bogus);
     out.expect_code(2);
     assert!(
-        out.stderr.contains("`Summarize`") && out.stderr.contains("`Bogus`"),
+        out.stderr.contains("Summarize`") && out.stderr.contains("field `Bogus`"),
         "{}",
         out.stderr
     );

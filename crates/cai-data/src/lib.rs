@@ -23,8 +23,8 @@ pub use error::DataError;
 pub use format::Format;
 pub use partition::{Batch, Partition};
 pub use predictions::{
-    read_parquet_predictions, PredictionFormat, PredictionMeta, PredictionWriter, META_MODEL,
-    META_UNTRAINED,
+    parquet_row_count, read_parquet_predictions, PredictionFormat, PredictionMeta,
+    PredictionWriter, META_MODEL, META_UNTRAINED,
 };
 pub use synth::{synth, synth_partition, SAMPLE_BYTES};
 pub use transform::{convert, split};

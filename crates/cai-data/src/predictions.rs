@@ -252,6 +252,15 @@ fn csv_err(file: &str, e: csv::Error) -> DataError {
     }
 }
 
+/// Rows in a Parquet file, from its footer alone: how a resumed run checks that a stored
+/// predictions file is whole without reading its rows.
+pub fn parquet_row_count(name: &str, bytes: bytes::Bytes) -> Result<u64, DataError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let reader =
+        SerializedFileReader::new(bytes).map_err(|e| DataError::format(name, e.to_string()))?;
+    Ok(reader.metadata().file_metadata().num_rows().max(0) as u64)
+}
+
 /// Streams the rows of a Parquet predictions file (as written by [`PredictionWriter`]) to
 /// `row(file, row, z_pred, z_true)`, a record batch at a time, so a summary over many ranks
 /// never holds more than one batch of strings. Returns the row count.

@@ -29,6 +29,7 @@ pub struct ProcessInvoker {
     slots: Slots,
     records: Mutex<Vec<InvocationStat>>,
     progress: Arc<Progress>,
+    world: Mutex<Option<u64>>,
 }
 
 impl ProcessInvoker {
@@ -52,12 +53,18 @@ impl ProcessInvoker {
             slots: Slots::new(capacity.slots),
             records: Mutex::new(Vec::new()),
             progress,
+            world: Mutex::new(None),
         }
     }
 
     /// Every invocation so far, in completion order.
     pub fn records(&self) -> Vec<InvocationStat> {
         self.records.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Ranks in the plan, once Initialize has returned one.
+    pub fn world_size(&self) -> Option<u64> {
+        self.world.lock().ok().and_then(|w| *w)
     }
 
     /// The capacity in force (after Initialize told how many ranks have data).
@@ -134,6 +141,11 @@ impl ProcessInvoker {
 
     /// Once the plan is known, size slots and threads to the ranks that have data.
     fn after_init(&self, out: &Value) {
+        if let (Ok(mut w), Some(body)) =
+            (self.world.lock(), out.get("body").and_then(Value::as_array))
+        {
+            *w = Some(body.len() as u64);
+        }
         let ranks = out
             .get("body")
             .and_then(Value::as_array)

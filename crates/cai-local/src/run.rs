@@ -137,7 +137,9 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         .duration_since(exec.started)
         .map_or(0.0, |d| d.as_secs_f64());
     let p = &opts.payload;
-    let world = world_size(&exec.output, p);
+    let world = invoker
+        .world_size()
+        .unwrap_or_else(|| world_size(&exec.output, p));
     let performance = performance_row(
         world,
         &p.data_prefix,

@@ -18,7 +18,11 @@ fn sh(script: &str, memory_mb: u64, timeout: Option<Duration>) -> ProcessSpec {
 
 #[test]
 fn stdin_goes_in_and_stdout_comes_back() {
-    let out = run(&sh("cat; printf \" $CAI_TEST_VALUE\"", 512, None), b"{\"x\":1}").unwrap();
+    let out = run(
+        &sh("cat; printf \" $CAI_TEST_VALUE\"", 512, None),
+        b"{\"x\":1}",
+    )
+    .unwrap();
     assert_eq!(out.ending, Ending::Exited(0));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "{\"x\":1} 42");
     assert!(out.wall_seconds > 0.0);
@@ -51,12 +55,25 @@ fn going_over_the_memory_limit_is_out_of_memory() {
     // The shell holds ~200 MB in a variable; the limit is 64 MiB.
     let script = "x=$(head -c 200000000 /dev/zero | tr '\\0' a); sleep 2; echo ${#x}";
     let out = run(&sh(script, 64, Some(Duration::from_secs(60))), b"").unwrap();
-    assert_eq!(out.ending, Ending::OutOfMemory, "peak {} MiB", out.peak_rss_mib);
+    assert_eq!(
+        out.ending,
+        Ending::OutOfMemory,
+        "peak {} MiB",
+        out.peak_rss_mib
+    );
 }
 
 #[test]
 fn cpu_time_is_measured() {
-    let out = run(&sh("i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done", 512, None), b"").unwrap();
+    let out = run(
+        &sh(
+            "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done",
+            512,
+            None,
+        ),
+        b"",
+    )
+    .unwrap();
     assert_eq!(out.ending, Ending::Exited(0));
     assert!(out.cpu_seconds > 0.05, "{}", out.cpu_seconds);
 }

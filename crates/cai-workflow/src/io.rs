@@ -120,3 +120,30 @@ pub fn local_copy(
         _temp: Some(temp),
     })
 }
+
+/// Size and last-modified time (Unix ms) of an object; `None` when absent.
+pub fn identity(
+    store: &BlockingStore,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<(u64, u64)>, HandlerError> {
+    let entry = store
+        .bucket(bucket)
+        .and_then(|b| b.head(key))
+        .map_err(HandlerError::store)?;
+    Ok(entry.map(|e| {
+        let ms = e
+            .last_modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        (e.size, ms)
+    }))
+}
+
+/// Deletes an object if it exists.
+pub fn delete(store: &BlockingStore, bucket: &str, key: &str) -> Result<(), HandlerError> {
+    store
+        .bucket(bucket)
+        .and_then(|b| b.delete(key))
+        .map_err(HandlerError::store)
+}

@@ -77,6 +77,12 @@ pub struct FileCount {
     pub key: String,
     /// Samples read from it.
     pub samples: u64,
+    /// Its size when read, bytes: with `modified_ms`, how `--resume` notices a replaced file.
+    #[serde(default)]
+    pub bytes: u64,
+    /// Its last-modified time when read, Unix milliseconds.
+    #[serde(default)]
+    pub modified_ms: u64,
 }
 
 /// Seconds spent per phase of an inference invocation.

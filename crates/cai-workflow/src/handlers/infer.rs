@@ -93,26 +93,29 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
     let injected = fault::planned(rank, attempt);
     fault::before_inference(injected)?;
 
+    let scratch = Scratch::new(&ctx.scratch)?;
     let mut timings = Timings::default();
     let t = Instant::now();
-    let loaded = load_model(ctx, &ev.run.model)?;
+    let loaded = load_model(ctx, &ev.run.model, scratch.path())?;
     timings.model_load = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
     let keys = p.data_path.keys();
     let mut copies = Vec::with_capacity(keys.len());
     let mut parts = Vec::with_capacity(keys.len());
+    let mut identities = Vec::with_capacity(keys.len());
     for key in &keys {
-        let copy = io::local_copy(&ctx.store, &p.data_bucket, key, &ctx.scratch).map_err(|e| {
-            if e.is_not_found() {
-                HandlerError::new(
-                    kind::INVALID_PARTITION,
-                    format!("{}/{key}: partition not found", p.data_bucket),
-                )
-            } else {
-                HandlerError::store(e)
-            }
-        })?;
+        let copy =
+            io::local_copy(&ctx.store, &p.data_bucket, key, scratch.path()).map_err(|e| {
+                if e.is_not_found() {
+                    HandlerError::new(
+                        kind::INVALID_PARTITION,
+                        format!("{}/{key}: partition not found", p.data_bucket),
+                    )
+                } else {
+                    HandlerError::store(e)
+                }
+            })?;
         let part = Partition::open(copy.path()).map_err(|e| {
             HandlerError::new(
                 kind::INVALID_PARTITION,
@@ -125,6 +128,9 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
                 format!("{}/{key}: {e}", p.data_bucket),
             )
         })?;
+        let (bytes, modified_ms) =
+            io::identity(&ctx.store, &p.data_bucket, key)?.unwrap_or_default();
+        identities.push((bytes, modified_ms));
         copies.push(copy);
         parts.push(part);
     }
@@ -138,11 +144,11 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
     let out = tempfile::Builder::new()
         .prefix("cai-pred-")
         .suffix(".parquet")
-        .tempfile_in(&ctx.scratch)
+        .tempfile_in(scratch.path())
         .map_err(|e| {
             HandlerError::new(
                 kind::INTERNAL,
-                format!("scratch {}: {e}", ctx.scratch.display()),
+                format!("scratch {}: {e}", scratch.path().display()),
             )
         })?
         .into_temp_path();
@@ -155,7 +161,7 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
     let cpu_before = usage::self_usage().cpu_seconds;
     let (mut num_batches, mut bits, mut files) = (0u64, 0f64, Vec::new());
     let mut batch = Batch::default();
-    for (key, part) in keys.iter().zip(&parts) {
+    for ((key, part), &(file_bytes, modified_ms)) in keys.iter().zip(&parts).zip(&identities) {
         let [c, h, w] = part.image_shape();
         let bits_per_sample = (c * h * w * 32 + part.magnitude_width() * 64) as f64;
         for start in (0..part.len()).step_by(batch_size) {
@@ -181,6 +187,8 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
         files.push(FileCount {
             key: key.to_string(),
             samples: part.len() as u64,
+            bytes: file_bytes,
+            modified_ms,
         });
     }
     timings.inference = t.elapsed().as_secs_f64();
@@ -282,15 +290,58 @@ pub fn existing_result(
         Err(e) => return Err(e),
     };
     Ok(match found {
-        Some(r)
-            if is_valid_for(&r, ev)
-                && io::exists(&ctx.store, &r.predictions.bucket, &r.predictions.key)? =>
-        {
-            Some(r)
-        }
+        Some(r) if is_valid_for(&r, ev) && still_valid(ctx, &r)?.is_ok() => Some(r),
         _ => None,
     })
 }
+
+/// Whether a result still describes the store: its partitions unchanged since they were read
+/// and its predictions file readable with one row per sample. `Err(reason)` when not.
+pub fn still_valid(
+    ctx: &HandlerContext,
+    r: &RankResult,
+) -> Result<Result<(), String>, HandlerError> {
+    for f in &r.files {
+        let bucket = &r.predictions.bucket;
+        match io::identity(&ctx.store, bucket, &f.key)? {
+            Some((bytes, ms)) if bytes == f.bytes && ms == f.modified_ms => {}
+            Some(_) => {
+                return Ok(Err(format!(
+                    "partition {bucket}/{} changed after this rank read it",
+                    f.key
+                )))
+            }
+            None => {
+                return Ok(Err(format!(
+                    "partition {bucket}/{} no longer exists",
+                    f.key
+                )))
+            }
+        }
+    }
+    let bytes = match ctx
+        .store
+        .bucket(&r.predictions.bucket)
+        .and_then(|b| b.get_capped(&r.predictions.key, MAX_PREDICTIONS_BYTES))
+    {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok(Err(format!("{} is missing", r.predictions.key))),
+        Err(e) => return Err(HandlerError::store(e)),
+    };
+    Ok(
+        match cai_data::parquet_row_count(&r.predictions.key, bytes) {
+            Ok(rows) if rows == r.samples => Ok(()),
+            Ok(rows) => Err(format!(
+                "{} holds {rows} rows, not {}",
+                r.predictions.key, r.samples
+            )),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+}
+
+/// Largest predictions file read (bytes); a rank of 10 GB of partitions is ~6 MB of Parquet.
+pub const MAX_PREDICTIONS_BYTES: u64 = 1 << 30;
 
 /// Whether a stored result is this rank's under this plan and model.
 pub fn is_valid_for(r: &RankResult, ev: &InferEvent) -> bool {
@@ -305,14 +356,18 @@ pub fn is_valid_for(r: &RankResult, ev: &InferEvent) -> bool {
 
 /// Loads the weights from the store (in place for a local store, via scratch otherwise) or
 /// from a seed.
-fn load_model(ctx: &HandlerContext, model: &ModelLocation) -> Result<LoadedModel, HandlerError> {
+fn load_model(
+    ctx: &HandlerContext,
+    model: &ModelLocation,
+    scratch: &std::path::Path,
+) -> Result<LoadedModel, HandlerError> {
     let bad = |e: String| HandlerError::new(kind::INVALID_MODEL, format!("model {model}: {e}"));
     match model {
         ModelLocation::Seed(n) => {
             cai_model::load_model(&WeightSource::Seed(*n)).map_err(|e| bad(e.to_string()))
         }
         ModelLocation::Store { bucket, key } => {
-            let copy = io::local_copy(&ctx.store, bucket, key, &ctx.scratch).map_err(|e| {
+            let copy = io::local_copy(&ctx.store, bucket, key, scratch).map_err(|e| {
                 if e.is_not_found() {
                     bad("not found in the store (set `model` in the payload to another key, or \"seed:0\" for random weights)".into())
                 } else {
@@ -342,4 +397,51 @@ pub fn check_compatible(cfg: &AstroMaeConfig, part: &Partition) -> Result<(), St
         ));
     }
     Ok(())
+}
+
+/// This invocation's own folder under the scratch directory, removed when done. A crashed
+/// invocation cannot remove its own, so each new one first removes those of processes that
+/// no longer exist (on Lambda, /tmp outlives a crashed runtime).
+struct Scratch {
+    dir: std::path::PathBuf,
+}
+
+impl Scratch {
+    const PREFIX: &'static str = "cai-scratch-";
+
+    fn new(root: &std::path::Path) -> Result<Scratch, HandlerError> {
+        if let Ok(entries) = std::fs::read_dir(root) {
+            for e in entries.flatten() {
+                let name = e.file_name();
+                let Some(pid) = name
+                    .to_str()
+                    .and_then(|n| n.strip_prefix(Self::PREFIX))
+                    .and_then(|p| p.parse::<i32>().ok())
+                else {
+                    continue;
+                };
+                // SAFETY: signal 0 only checks whether the process exists.
+                let alive = unsafe { libc::kill(pid, 0) } == 0
+                    || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+                if !alive {
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
+        let dir = root.join(format!("{}{}", Self::PREFIX, std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            HandlerError::new(kind::INTERNAL, format!("scratch {}: {e}", dir.display()))
+        })?;
+        Ok(Scratch { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -53,6 +53,14 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
         }
     }
     crate::io::write_json(&ctx.store, &payload.data_bucket, &plan_key, &plan)?;
+    // A new execution makes the previous summary stale: remove it so a failure later in this
+    // run cannot leave an earlier run's "succeeded" in place.
+    for key in [
+        layout::summary_key(&payload.result_path),
+        layout::combined_key(&payload.result_path),
+    ] {
+        crate::io::delete(&ctx.store, &payload.data_bucket, &key)?;
+    }
     Ok(json!({
         "statusCode": 200,
         "body": plan.ranks,

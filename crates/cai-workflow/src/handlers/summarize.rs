@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use cai_data::read_parquet_predictions;
 use serde_json::{json, Value};
 
-use super::infer::{is_valid_for, InferEvent};
+use super::infer::{is_valid_for, still_valid, InferEvent, MAX_PREDICTIONS_BYTES};
 use super::HandlerContext;
 use crate::error::{kind, HandlerError};
 use crate::io;
@@ -16,9 +16,6 @@ use crate::layout;
 use crate::plan::Plan;
 use crate::result::{RankFailure, RankResult};
 use crate::summary::{AccuracyReport, FailedRank, RankCounts, Summary, Totals};
-
-/// Largest predictions file read (bytes); a rank of 10 GB of partitions is ~6 MB of Parquet.
-const MAX_PREDICTIONS_BYTES: u64 = 1 << 30;
 
 /// The Summarize handler. The event is the workflow state after the Map: it names the plan
 /// (`plan.bucket`, `plan.key`) and may carry the Map's error (`map_error`).
@@ -102,57 +99,29 @@ pub fn summarize(
             ));
             continue;
         };
-        // Every planned sample exactly once: rows of this rank's predictions must be its
-        // files' rows, each (file, row) new.
-        let bytes = ctx
-            .store
-            .bucket(&r.predictions.bucket)
-            .and_then(|b| b.get_capped(&r.predictions.key, MAX_PREDICTIONS_BYTES))
-            .map_err(HandlerError::store)?;
-        let mut dup = None;
-        let files: HashSet<&str> = r.files.iter().map(|f| f.key.as_str()).collect();
-        let mut foreign = None;
-        let rows = read_parquet_predictions(&r.predictions.key, bytes, |file, row, z, t| {
-            if !files.contains(file) {
-                foreign.get_or_insert_with(|| file.to_string());
+        let checked = match still_valid(ctx, &r)? {
+            Ok(()) => take_predictions(ctx, &r, &mut file_ids, &seen),
+            Err(reason) => Err(reason),
+        };
+        let rows = match checked {
+            Ok(rows) => rows,
+            Err(reason) => {
+                failed.push(FailedRank {
+                    rank,
+                    data_path: rp.data_path.clone(),
+                    error: "cai.InvalidResult".into(),
+                    cause: format!("{reason}; rerun the rank (cai run --resume recomputes it)"),
+                    attempts: r.attempts,
+                });
+                continue;
             }
-            let id = match file_ids.get(file) {
-                Some(&id) => id,
-                None => {
-                    let id = file_ids.len() as u32;
-                    file_ids.insert(file.to_string(), id);
-                    id
-                }
-            };
-            if !seen.insert((id, row)) {
-                dup.get_or_insert((file.to_string(), row));
-            }
+        };
+        for (id, row, z, t) in rows {
+            seen.insert((id, row));
             if let Some(t) = t {
                 pred.push(z);
                 truth.push(t);
             }
-        })
-        .map_err(|e| HandlerError::new(kind::INVALID_INPUT, e.to_string()))?;
-        if let Some((file, row)) = dup {
-            return Err(HandlerError::new(
-                kind::INVALID_INPUT,
-                format!("rank {rank}: sample {file} row {row} is predicted twice; refusing to double-count"),
-            ));
-        }
-        if let Some(file) = foreign {
-            return Err(HandlerError::new(
-                kind::INVALID_INPUT,
-                format!("rank {rank}: predictions for {file}, which is not in its DATA_PATH"),
-            ));
-        }
-        if rows != r.samples {
-            return Err(HandlerError::new(
-                kind::INVALID_INPUT,
-                format!(
-                    "rank {rank}: {rows} prediction rows but the result says {} samples",
-                    r.samples
-                ),
-            ));
         }
         counts.succeeded += 1;
         if r.run_id != run_id {
@@ -213,6 +182,65 @@ pub fn summarize(
         &summary,
     )?;
     Ok(summary)
+}
+
+/// One rank's prediction rows, checked: only its own files, no (file, row) twice (within
+/// the rank or already counted for another), one row per sample. `Err(reason)` otherwise,
+/// and nothing of the rank is counted.
+#[allow(clippy::type_complexity)]
+fn take_predictions(
+    ctx: &HandlerContext,
+    r: &RankResult,
+    file_ids: &mut HashMap<String, u32>,
+    seen: &HashSet<(u32, u64)>,
+) -> Result<Vec<(u32, u64, f32, Option<f32>)>, String> {
+    let bytes = ctx
+        .store
+        .bucket(&r.predictions.bucket)
+        .and_then(|b| b.get_capped(&r.predictions.key, MAX_PREDICTIONS_BYTES))
+        .map_err(|e| e.to_string())?;
+    let files: HashSet<&str> = r.files.iter().map(|f| f.key.as_str()).collect();
+    let mut rows = Vec::with_capacity(r.samples as usize);
+    let mut mine: HashSet<(u32, u64)> = HashSet::with_capacity(r.samples as usize);
+    let mut problem: Option<String> = None;
+    read_parquet_predictions(&r.predictions.key, bytes, |file, row, z, t| {
+        if problem.is_some() {
+            return;
+        }
+        if !files.contains(file) {
+            problem = Some(format!(
+                "predictions for {file}, which is not in the rank's DATA_PATH"
+            ));
+            return;
+        }
+        let id = match file_ids.get(file) {
+            Some(&id) => id,
+            None => {
+                let id = file_ids.len() as u32;
+                file_ids.insert(file.to_string(), id);
+                id
+            }
+        };
+        if seen.contains(&(id, row)) || !mine.insert((id, row)) {
+            problem = Some(format!(
+                "sample {file} row {row} is predicted twice; refusing to double-count"
+            ));
+            return;
+        }
+        rows.push((id, row, z, t));
+    })
+    .map_err(|e| e.to_string())?;
+    if let Some(p) = problem {
+        return Err(p);
+    }
+    if rows.len() as u64 != r.samples {
+        return Err(format!(
+            "{} prediction rows but the result says {} samples",
+            rows.len(),
+            r.samples
+        ));
+    }
+    Ok(rows)
 }
 
 /// Why a rank has no result: its recorded failure from this run, else "did not complete".
