@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use cai_data::Partition;
 use cai_model::{AstroMaeConfig, LoadedModel, WeightSource};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -79,26 +79,11 @@ pub fn open_inputs(paths: &[PathBuf]) -> Result<Vec<Partition>> {
         .collect()
 }
 
-/// Fails with a clear message when a partition's sample shape differs from the model's.
+/// Fails with a clear message, naming the file, when a partition's sample shape differs
+/// from the model's (the same check the inference handler makes).
 pub fn check_compatible(cfg: &AstroMaeConfig, path: &Path, part: &Partition) -> Result<()> {
-    let want = [cfg.in_chans, cfg.img_size, cfg.img_size];
-    if part.image_shape() != want {
-        bail!(
-            "{}: images are {:?} per sample but the model expects {:?} (channels, height, width)",
-            path.display(),
-            part.image_shape(),
-            want
-        );
-    }
-    if part.magnitude_width() != cfg.mag_in {
-        bail!(
-            "{}: {} magnitudes per sample but the model expects {}",
-            path.display(),
-            part.magnitude_width(),
-            cfg.mag_in
-        );
-    }
-    Ok(())
+    cai_workflow::handlers::infer::check_compatible(cfg, part)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// The error and its causes on one line, dropping a cause already quoted by the message

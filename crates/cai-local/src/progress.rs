@@ -82,11 +82,6 @@ impl Progress {
         self.update(|s| s.failed_ranks += 1);
     }
 
-    /// Samples predicted so far.
-    pub fn samples(&self) -> u64 {
-        self.state.lock().map(|s| s.samples).unwrap_or(0)
-    }
-
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();

@@ -301,23 +301,8 @@ pub fn still_valid(
     ctx: &HandlerContext,
     r: &RankResult,
 ) -> Result<Result<(), String>, HandlerError> {
-    for f in &r.files {
-        let bucket = &r.predictions.bucket;
-        match io::identity(&ctx.store, bucket, &f.key)? {
-            Some((bytes, ms)) if bytes == f.bytes && ms == f.modified_ms => {}
-            Some(_) => {
-                return Ok(Err(format!(
-                    "partition {bucket}/{} changed after this rank read it",
-                    f.key
-                )))
-            }
-            None => {
-                return Ok(Err(format!(
-                    "partition {bucket}/{} no longer exists",
-                    f.key
-                )))
-            }
-        }
+    if let Err(reason) = partitions_unchanged(ctx, r)? {
+        return Ok(Err(reason));
     }
     let bytes = match ctx
         .store
@@ -338,6 +323,33 @@ pub fn still_valid(
             Err(e) => Err(e.to_string()),
         },
     )
+}
+
+/// Whether every partition a result was computed from still has the size and modification
+/// time it had when read. `Err(reason)` names the first that changed or vanished.
+pub fn partitions_unchanged(
+    ctx: &HandlerContext,
+    r: &RankResult,
+) -> Result<Result<(), String>, HandlerError> {
+    let bucket = &r.predictions.bucket;
+    for f in &r.files {
+        match io::identity(&ctx.store, bucket, &f.key)? {
+            Some((bytes, ms)) if bytes == f.bytes && ms == f.modified_ms => {}
+            Some(_) => {
+                return Ok(Err(format!(
+                    "partition {bucket}/{} changed after this rank read it",
+                    f.key
+                )))
+            }
+            None => {
+                return Ok(Err(format!(
+                    "partition {bucket}/{} no longer exists",
+                    f.key
+                )))
+            }
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Largest predictions file read (bytes); a rank of 10 GB of partitions is ~6 MB of Parquet.

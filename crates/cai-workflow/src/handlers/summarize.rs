@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use cai_data::read_parquet_predictions;
 use serde_json::{json, Value};
 
-use super::infer::{is_valid_for, still_valid, InferEvent, MAX_PREDICTIONS_BYTES};
+use super::infer::{is_valid_for, partitions_unchanged, InferEvent, MAX_PREDICTIONS_BYTES};
 use super::HandlerContext;
 use crate::error::{kind, HandlerError};
 use crate::io;
@@ -99,7 +99,9 @@ pub fn summarize(
             ));
             continue;
         };
-        let checked = match still_valid(ctx, &r)? {
+        // take_predictions reads the whole file and checks its rows, so only the partitions'
+        // identity is checked separately (one read of each predictions file).
+        let checked = match partitions_unchanged(ctx, &r)? {
             Ok(()) => take_predictions(ctx, &r, &mut file_ids, &seen),
             Err(reason) => Err(reason),
         };
