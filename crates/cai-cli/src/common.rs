@@ -11,10 +11,17 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default `warn`), so stdout stays parseable.
 pub fn init_tracing() {
+    init_tracing_at("warn");
+}
+
+/// Logs to stderr at `default` level unless RUST_LOG says otherwise.
+pub fn init_tracing_at(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // No colour codes in files and CloudWatch Logs, only on a terminal.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }

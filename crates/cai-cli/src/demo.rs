@@ -84,6 +84,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<u8> {
             program: program.clone(),
             env: Vec::new(),
             name: Some(format!("cai-demo-world-{world}")),
+            backend: None,
         })?;
         reports.push(report);
     }
@@ -95,7 +96,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<u8> {
     println!("{}", report::executions_side_by_side(&refs));
     let rows: Vec<_> = reports.iter().map(|r| &r.performance).collect();
     println!("{}", report::performance_table(&rows));
-    println!("{}\n", report::cost_note(&rows));
+    println!("{}\n", report::cost_note(&rows, report::LOCAL_COST_SOURCE));
     let mut code = 0;
     for r in &reports {
         if r.exit_code() != 0 {

@@ -57,11 +57,11 @@ fn serve(name: &str) -> Result<String, HandlerError> {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| crate::common::threads(None));
-    let ctx = HandlerContext {
+    let ctx = HandlerContext::new(
         store,
         threads,
-        scratch: std::env::var_os("CAI_SCRATCH").map_or_else(std::env::temp_dir, Into::into),
-    };
+        std::env::var_os("CAI_SCRATCH").map_or_else(std::env::temp_dir, Into::into),
+    );
     let out = handler.call(&ctx, event)?;
     serde_json::to_string(&out)
         .map_err(|e| HandlerError::new(cai_workflow::error::kind::INTERNAL, e.to_string()))

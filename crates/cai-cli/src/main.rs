@@ -4,6 +4,7 @@
 //! `main` only parses flags and dispatches; each command lives in its own module.
 
 mod asl;
+mod aws;
 mod bench;
 mod common;
 mod data;
@@ -36,6 +37,9 @@ enum Command {
     /// Run the workflow (Initialize, one inference process per rank, Summarize) on this
     /// machine from an original CAI payload.
     Run(run::RunArgs),
+    /// The same workflow on AWS Step Functions + Lambda: package, deploy, run, status, destroy.
+    #[command(subcommand)]
+    Aws(aws::AwsCommand),
     /// Print the workflow's Amazon States Language definition.
     Asl(asl::AslArgs),
     /// Predict redshifts for every sample of the input partitions and write them to a file.
@@ -53,9 +57,25 @@ enum Command {
     },
 }
 
+/// Started by Lambda (or an emulator) as the function's `bootstrap`: no arguments and the
+/// Runtime API in the environment.
+fn serves_lambda() -> bool {
+    cai_lambda::runtime::in_lambda() && std::env::args_os().len() == 1
+}
+
 fn main() -> ExitCode {
     // Taken first so that `bench` can report the time to the first prediction from start-up.
     let t0 = Instant::now();
+    if serves_lambda() {
+        common::init_tracing_at("info");
+        return match cai_lambda::runtime::serve(t0) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let cli = Cli::parse();
     common::init_tracing();
     if let Command::Handler { name } = &cli.command {
@@ -76,6 +96,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(args, cli.quiet),
         Command::Demo(args) => demo::run(args, cli.quiet),
         Command::Asl(args) => asl::run(args).map(|()| 0),
+        Command::Aws(cmd) => aws::run(cmd, cli.quiet),
         Command::Handler { .. } => unreachable!("served above"),
     };
     match result {

@@ -35,6 +35,33 @@ pub struct RunArgs {
     /// Execution name (default: cai-<unix seconds>).
     #[arg(long)]
     pub name: Option<String>,
+    /// Run the handlers as Lambda functions behind this Invoke API endpoint (an emulator
+    /// such as `cargo lambda watch`, or `aws` for the configured AWS endpoint) instead of
+    /// local processes; this machine still executes the state machine. The functions read
+    /// and write their own store (their CAI_STORE), so pass the same one as --store.
+    #[arg(long, value_name = "URL|aws")]
+    pub lambda_endpoint: Option<String>,
+    /// With --lambda-endpoint: the functions are <NAME>-init, <NAME>-infer, ...
+    #[arg(long, default_value = cai_workflow::definition::DEFAULT_STACK, value_name = "NAME", requires = "lambda_endpoint")]
+    pub lambda_name: String,
+    /// With --lambda-endpoint: the region to sign for (default: the AWS environment's).
+    #[arg(long, value_name = "REGION", requires = "lambda_endpoint")]
+    pub lambda_region: Option<String>,
+}
+
+/// The Lambda functions behind `--lambda-endpoint`, or None for local processes.
+fn lambda_backend(args: &RunArgs) -> Result<Option<std::sync::Arc<dyn cai_local::Backend>>> {
+    let Some(endpoint) = &args.lambda_endpoint else {
+        return Ok(None);
+    };
+    let target = cai_lambda::invoke::LambdaTarget {
+        endpoint: (endpoint != "aws").then(|| endpoint.clone()),
+        region: args.lambda_region.clone(),
+        stem: args.lambda_name.clone(),
+    };
+    let backend = cai_lambda::invoke::LambdaBackend::connect(&target)
+        .map_err(|e| anyhow::anyhow!("--lambda-endpoint {endpoint}: {e}"))?;
+    Ok(Some(std::sync::Arc::new(backend)))
 }
 
 /// Reads and validates a payload file, naming the file in every error.
@@ -64,31 +91,51 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<u8> {
         .as_deref()
         .map(read_definition)
         .transpose()?;
+    let backend = lambda_backend(&args)?;
+    // Lambda runs as many invocations at once as the Map asks for; slots only bound the
+    // local processes.
+    let slots = match backend {
+        Some(_) => Some(args.concurrency.unwrap_or(cai_asl::UNBOUNDED_MAP_WORKERS)),
+        None => args.concurrency,
+    };
     let report = cai_local::run_workflow(RunOptions {
         payload,
         input,
         definition,
         store: args.store,
         resume: args.resume,
-        slots: args.concurrency,
+        slots,
         threads: args.threads,
         quiet,
         program: std::env::current_exe().context("locating the cai executable")?,
         env: Vec::new(),
         name: args.name,
+        backend,
     })?;
-    print_report(&report);
+    match &args.lambda_endpoint {
+        Some(_) => print_report_with(
+            &report,
+            "durations from Lambda's REPORT lines where Invoke returned them, else each Invoke's wall time seen here; memory as configured.",
+        ),
+        None => print_report(&report),
+    }
     Ok(report.exit_code() as u8)
 }
 
-/// Prints one run's execution summary, table and failures.
+/// Prints one run's execution summary, table and failures, the cost projected from this
+/// machine's timings.
 pub fn print_report(r: &RunReport) {
+    print_report_with(r, report::LOCAL_COST_SOURCE);
+}
+
+/// Prints one run's execution summary, table (its cost from `cost_source`) and failures.
+pub fn print_report_with(r: &RunReport, cost_source: &str) {
     for w in &r.warnings {
         eprintln!("warning: {w}");
     }
     println!("{}", report::execution_text(r));
     println!("{}", report::performance_table(&[&r.performance]));
-    println!("{}\n", report::cost_note(&[&r.performance]));
+    println!("{}\n", report::cost_note(&[&r.performance], cost_source));
     print_outcome(r);
 }
 

@@ -1,6 +1,7 @@
-//! Resolves the definition's Task resources to cai's handlers and runs each invocation as a
-//! child process (`cai handler <name>`), at most `slots` at once, recording what every
-//! invocation cost.
+//! Resolves the definition's Task resources to cai's handlers and runs each invocation
+//! through a [`Backend`] (a child process `cai handler <name>` by default, or a Lambda
+//! function behind the Invoke API), at most `slots` at once, recording what every invocation
+//! cost.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
@@ -19,10 +20,110 @@ use crate::progress::Progress;
 /// Step Functions' optimised Lambda integration; accepted in user-edited definitions.
 pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
 
-/// Runs Task invocations as child processes.
-pub struct ProcessInvoker {
+/// What one invocation cost, as measured by whoever ran it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    /// Wall seconds.
+    pub wall_seconds: f64,
+    /// Billed milliseconds.
+    pub billed_ms: u64,
+    /// CPU seconds (0 when unknown).
+    pub cpu_seconds: f64,
+    /// Peak memory, MB.
+    pub peak_rss_mb: f64,
+}
+
+/// One invocation's outcome: the handler's result or the error Step Functions would see,
+/// and its cost when the invocation got as far as running.
+pub struct Served {
+    /// Result or failure.
+    pub result: Result<Value, TaskFailure>,
+    /// None when it never ran (it could not be started).
+    pub cost: Option<Measured>,
+}
+
+/// Where invocations run. Blocking; called from several Map threads at once.
+pub trait Backend: Send + Sync {
+    /// Runs `handler` on `input` once, within `timeout`, with `threads` inference threads.
+    fn serve(
+        &self,
+        handler: Handler,
+        input: &Value,
+        timeout: Option<Duration>,
+        threads: usize,
+    ) -> Served;
+}
+
+/// Each invocation a child process of the `cai` binary, with memory limit and timeout.
+pub struct ProcessBackend {
     program: PathBuf,
     env: Vec<(String, String)>,
+    memory_mib: u64,
+}
+
+impl ProcessBackend {
+    /// Runs `program handler <name>` with `env` (the store, for one), each invocation
+    /// limited to `memory_mib`.
+    pub fn new(program: PathBuf, env: Vec<(String, String)>, memory_mib: u64) -> Self {
+        ProcessBackend {
+            program,
+            env,
+            memory_mib,
+        }
+    }
+}
+
+impl Backend for ProcessBackend {
+    fn serve(
+        &self,
+        handler: Handler,
+        input: &Value,
+        timeout: Option<Duration>,
+        threads: usize,
+    ) -> Served {
+        let mut env = self.env.clone();
+        env.push(("CAI_THREADS".into(), threads.to_string()));
+        env.push(("RAYON_NUM_THREADS".into(), threads.to_string()));
+        let spec = ProcessSpec {
+            program: self.program.clone(),
+            args: vec!["handler".into(), handler.name().into()],
+            env,
+            memory_mb: self.memory_mib,
+            timeout,
+        };
+        let body = match serde_json::to_vec(input) {
+            Ok(b) => b,
+            Err(e) => {
+                return Served {
+                    result: Err(failure("States.Runtime", e.to_string())),
+                    cost: None,
+                }
+            }
+        };
+        match process::run(&spec, &body) {
+            Err(e) => Served {
+                result: Err(failure(
+                    "Lambda.ServiceException",
+                    format!("cannot start {}: {e}", spec.program.display()),
+                )),
+                cost: None,
+            },
+            Ok(o) => Served {
+                result: interpret(&o, self.memory_mib, timeout),
+                cost: Some(Measured {
+                    wall_seconds: o.wall_seconds,
+                    billed_ms: billed_ms(o.wall_seconds),
+                    cpu_seconds: o.cpu_seconds,
+                    peak_rss_mb: o.peak_rss_mib,
+                }),
+            },
+        }
+    }
+}
+
+/// Runs Task invocations through a backend, at most `slots` at once.
+pub struct Invoker {
+    backend: Arc<dyn Backend>,
     memory_mib: u64,
     overrides: (Option<usize>, Option<usize>),
     capacity: Mutex<Capacity>,
@@ -32,21 +133,19 @@ pub struct ProcessInvoker {
     world: Mutex<Option<u64>>,
 }
 
-impl ProcessInvoker {
-    /// An invoker running `program handler <name>` with `env` (the store, for one), each
-    /// invocation limited to `memory_mib`. `slots`/`threads` override the capacity plan.
+impl Invoker {
+    /// An invoker over `backend` for invocations of `memory_mib` each. `slots`/`threads`
+    /// override the capacity plan.
     pub fn new(
-        program: PathBuf,
-        env: Vec<(String, String)>,
+        backend: Arc<dyn Backend>,
         memory_mib: u64,
         slots: Option<usize>,
         threads: Option<usize>,
         progress: Arc<Progress>,
     ) -> Self {
         let capacity = Capacity::plan(usize::MAX, memory_mib, slots, threads);
-        ProcessInvoker {
-            program,
-            env,
+        Invoker {
+            backend,
             memory_mib,
             overrides: (slots, threads),
             capacity: Mutex::new(capacity),
@@ -84,33 +183,13 @@ impl ProcessInvoker {
             .and_then(Value::as_str)
             .and_then(|r| r.parse::<u64>().ok());
         let threads = self.capacity().threads;
-        let mut env = self.env.clone();
-        env.push(("CAI_THREADS".into(), threads.to_string()));
-        env.push(("RAYON_NUM_THREADS".into(), threads.to_string()));
-        let spec = ProcessSpec {
-            program: self.program.clone(),
-            args: vec!["handler".into(), handler.name().into()],
-            env,
-            memory_mb: self.memory_mib,
-            timeout: call.timeout,
-        };
-        let body =
-            serde_json::to_vec(input).map_err(|e| failure("States.Runtime", e.to_string()))?;
         let _slot = self.slots.acquire();
         if handler == Handler::Infer {
             self.progress.started();
         }
-        let outcome = process::run(&spec, &body).map_err(|e| {
-            failure(
-                "Lambda.ServiceException",
-                format!("cannot start {}: {e}", spec.program.display()),
-            )
-        });
-        let result = outcome
-            .as_ref()
-            .map_err(Clone::clone)
-            .and_then(|o| interpret(o, self.memory_mib, call.timeout));
-        if let Ok(o) = &outcome {
+        let served = self.backend.serve(handler, input, call.timeout, threads);
+        let result = served.result;
+        if let Some(m) = served.cost {
             let stat = InvocationStat {
                 handler: handler.name().into(),
                 rank,
@@ -119,10 +198,10 @@ impl ProcessInvoker {
                     Ok(_) => "ok".into(),
                     Err(f) => f.error.clone(),
                 },
-                wall_seconds: o.wall_seconds,
-                billed_ms: billed_ms(o.wall_seconds),
-                cpu_seconds: o.cpu_seconds,
-                peak_rss_mb: o.peak_rss_mib,
+                wall_seconds: m.wall_seconds,
+                billed_ms: m.billed_ms,
+                cpu_seconds: m.cpu_seconds,
+                peak_rss_mb: m.peak_rss_mb,
             };
             if let Ok(mut r) = self.records.lock() {
                 r.push(stat);
@@ -162,7 +241,7 @@ impl ProcessInvoker {
     }
 }
 
-impl TaskInvoker for ProcessInvoker {
+impl TaskInvoker for Invoker {
     fn invoke(&self, call: TaskCall<'_>) -> Result<Value, TaskFailure> {
         if call.resource == LAMBDA_INVOKE {
             let name = call
@@ -196,7 +275,8 @@ fn unknown(resource: &str) -> TaskFailure {
     )
 }
 
-fn failure(error: &str, cause: impl Into<String>) -> TaskFailure {
+/// A Task failure as Step Functions reports it.
+pub fn failure(error: &str, cause: impl Into<String>) -> TaskFailure {
     TaskFailure {
         error: error.into(),
         cause: cause.into(),

@@ -12,5 +12,5 @@ pub mod report;
 pub mod run;
 
 pub use capacity::Capacity;
-pub use invoker::ProcessInvoker;
+pub use invoker::{Backend, Invoker, Measured, ProcessBackend, Served};
 pub use run::{run_workflow, RunOptions, RunReport};

@@ -151,10 +151,14 @@ pub fn performance_table(rows: &[&PerformanceRow]) -> String {
     out
 }
 
-/// The cost formula in words, printed under the table.
-pub fn cost_note(rows: &[&PerformanceRow]) -> String {
-    let mut s = String::from(
-        "Cost = Requests x $0.20/1M + Duration x Memory x $/GB-s (x86 $0.0000166667, arm64 $0.0000133334) + state transitions x $0.000025;\nprojected from this machine's timings, not billed by AWS.",
+/// Where a local run's durations come from.
+pub const LOCAL_COST_SOURCE: &str = "projected from this machine's timings, not billed by AWS.";
+
+/// The cost formula in words, printed under the table; `source` says where the durations
+/// and memory came from (this machine, or what Lambda reported).
+pub fn cost_note(rows: &[&PerformanceRow], source: &str) -> String {
+    let mut s = format!(
+        "Cost = Requests x $0.20/1M + Duration x Memory x $/GB-s (x86 $0.0000166667, arm64 $0.0000133334) + state transitions x $0.000025;\n{source}",
     );
     for r in rows {
         let _ = write!(

@@ -14,7 +14,7 @@ use cai_workflow::{io, layout, Payload};
 use serde_json::Value;
 
 use crate::capacity::Capacity;
-use crate::invoker::{ProcessInvoker, LAMBDA_INVOKE};
+use crate::invoker::{Backend, Invoker, ProcessBackend, LAMBDA_INVOKE};
 use crate::progress::Progress;
 
 /// What to run and how.
@@ -41,6 +41,8 @@ pub struct RunOptions {
     pub env: Vec<(String, String)>,
     /// Execution name (default: `cai-<unix time>`).
     pub name: Option<String>,
+    /// Where invocations run; None: child processes of `program`.
+    pub backend: Option<Arc<dyn Backend>>,
 }
 
 /// What happened.
@@ -101,9 +103,15 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
     let mut env = opts.env.clone();
     env.push((cai_store::STORE_ENV_VAR.into(), opts.store.to_string()));
     let progress = Arc::new(Progress::new(opts.quiet));
-    let invoker = ProcessInvoker::new(
-        opts.program.clone(),
-        env,
+    let backend = opts.backend.clone().unwrap_or_else(|| {
+        Arc::new(ProcessBackend::new(
+            opts.program.clone(),
+            env,
+            opts.payload.settings.memory_mb,
+        ))
+    });
+    let invoker = Invoker::new(
+        backend,
         opts.payload.settings.memory_mb,
         opts.slots,
         opts.threads,

@@ -96,6 +96,10 @@ pub struct Timings {
     pub inference: f64,
     /// Writing predictions and the result.
     pub write: f64,
+    /// True when the weights came from this container's earlier invocation (a warm
+    /// Lambda), so `model_load` is only the check that they are unchanged.
+    #[serde(default)]
+    pub model_cached: bool,
 }
 
 /// Pointer to a rank's predictions file.

@@ -2,14 +2,16 @@
 //! through the model, writes the predictions (Parquet) and then the rank's result JSON, each
 //! atomically. The result is written last, so its presence means the rank is complete.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use cai_data::{Batch, Partition, PredictionMeta, PredictionWriter};
-use cai_model::{AstroMaeConfig, LoadedModel, Predictor, WeightSource};
+use cai_model::{AstroMaeConfig, LoadedModel, WeightSource};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::warm::WarmModel;
 use super::{fault, HandlerContext};
 use crate::error::{kind, HandlerError};
 use crate::io;
@@ -96,8 +98,9 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
     let scratch = Scratch::new(&ctx.scratch)?;
     let mut timings = Timings::default();
     let t = Instant::now();
-    let loaded = load_model(ctx, &ev.run.model, scratch.path())?;
+    let (loaded, cached) = load_model(ctx, &ev.run.model, scratch.path())?;
     timings.model_load = t.elapsed().as_secs_f64();
+    timings.model_cached = cached;
 
     let t = Instant::now();
     let keys = p.data_path.keys();
@@ -122,7 +125,7 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
                 format!("{}/{key}: {e}", p.data_bucket),
             )
         })?;
-        check_compatible(loaded.model.config(), &part).map_err(|e| {
+        check_compatible(loaded.predictor.model().config(), &part).map_err(|e| {
             HandlerError::new(
                 kind::INVALID_PARTITION,
                 format!("{}/{key}: {e}", p.data_bucket),
@@ -154,7 +157,7 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
         .into_temp_path();
     let internal = |e: cai_data::DataError| HandlerError::new(kind::INTERNAL, e.to_string());
     let mut writer = PredictionWriter::create(&out, &meta, with_truth).map_err(internal)?;
-    let predictor = Predictor::new(loaded.model, ctx.threads.max(1));
+    let predictor = &loaded.predictor;
     let batch_size = p.batch_size.max(1) as usize;
 
     let t = Instant::now();
@@ -366,9 +369,33 @@ pub fn is_valid_for(r: &RankResult, ev: &InferEvent) -> bool {
         && r.predictions.key == layout::predictions_key(&p.result_path, r.rank)
 }
 
+/// The model: the one this container loaded before if the weights are unchanged, else
+/// loaded now (and kept for the next invocation); true when it came from the cache.
+fn load_model(
+    ctx: &HandlerContext,
+    model: &ModelLocation,
+    scratch: &std::path::Path,
+) -> Result<(Arc<WarmModel>, bool), HandlerError> {
+    let identity = match model {
+        ModelLocation::Seed(n) => format!("seed:{n}"),
+        ModelLocation::Store { bucket, key } => {
+            let (size, ms) = io::identity(&ctx.store, bucket, key)?.unwrap_or_default();
+            format!("{bucket}/{key}@{size}:{ms}")
+        }
+    };
+    if let Some(warm) = ctx.models.get(&identity) {
+        return Ok((warm, true));
+    }
+    ctx.models.clear();
+    let loaded = load_weights(ctx, model, scratch)?;
+    let warm = Arc::new(WarmModel::new(identity, loaded, ctx.threads));
+    ctx.models.put(warm.clone());
+    Ok((warm, false))
+}
+
 /// Loads the weights from the store (in place for a local store, via scratch otherwise) or
 /// from a seed.
-fn load_model(
+fn load_weights(
     ctx: &HandlerContext,
     model: &ModelLocation,
     scratch: &std::path::Path,

@@ -6,6 +6,7 @@ pub mod fault;
 pub mod infer;
 pub mod init;
 pub mod summarize;
+pub mod warm;
 
 use std::path::PathBuf;
 
@@ -22,6 +23,20 @@ pub struct HandlerContext {
     pub threads: usize,
     /// Where remote partitions and weights are downloaded (`/tmp` on Lambda).
     pub scratch: PathBuf,
+    /// The model loaded by an earlier invocation of this process (a warm Lambda container).
+    pub models: warm::ModelCache,
+}
+
+impl HandlerContext {
+    /// A context with a cold model cache.
+    pub fn new(store: BlockingStore, threads: usize, scratch: PathBuf) -> Self {
+        HandlerContext {
+            store,
+            threads,
+            scratch,
+            models: warm::ModelCache::default(),
+        }
+    }
 }
 
 /// The handlers a Task resource can name.

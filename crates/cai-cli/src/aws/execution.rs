@@ -1,0 +1,190 @@
+//! `cai aws run` and `cai aws status`: start an execution of a deployed workflow (or pick
+//! up one by ARN), follow it with a ranks bar, then print what `cai run` prints, with the
+//! cost taken from what Lambda reported.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context, Result};
+use cai_aws::context::AwsContext;
+use cai_aws::execution::{
+    self, AwsRunReport, ExecutionArn, FetchOptions, FollowProgress, MapCounts,
+};
+use cai_aws::names::{StackNames, DEFAULT_NAME};
+use cai_store::{Store, StoreConfig};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Flags of `cai aws run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// The workflow input: the same payload JSON `cai run` takes.
+    #[arg(value_name = "PAYLOAD")]
+    pub payload: PathBuf,
+    /// The deployment (as given to `cai aws deploy --name`).
+    #[arg(long, default_value = DEFAULT_NAME, value_name = "NAME")]
+    pub name: String,
+    /// The region (default: the AWS environment's).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// The execution's name (default: cai-<unix seconds>-<4 hex>); unique per state machine.
+    #[arg(long, value_name = "NAME")]
+    pub execution_name: Option<String>,
+    /// Print the execution ARN and exit without waiting (follow later with `cai aws status`).
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// Flags of `cai aws status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// The execution ARN `cai aws run` printed.
+    #[arg(value_name = "EXECUTION_ARN")]
+    pub arn: String,
+    /// The region (default: the one in the ARN).
+    #[arg(long, value_name = "REGION")]
+    pub region: Option<String>,
+    /// Print the current status and rank counts once instead of following to the end.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+/// Runs `cai aws run`.
+pub fn run(a: RunArgs, quiet: bool) -> Result<u8> {
+    let names = StackNames::new(&a.name).map_err(|e| anyhow!(e))?;
+    let text =
+        std::fs::read_to_string(&a.payload).with_context(|| format!("{}", a.payload.display()))?;
+    super::runtime()?.block_on(async {
+        let ctx = AwsContext::load(a.region.as_deref()).await?;
+        let started = execution::start(&ctx, &names, &text, a.execution_name.as_deref())
+            .await
+            .with_context(|| format!("{}", a.payload.display()))?;
+        if let Some(update) = &started.definition_update {
+            eprintln!("{update}");
+        }
+        if a.no_wait {
+            println!("{}", started.execution_arn);
+            return Ok(0);
+        }
+        if !quiet {
+            eprintln!("started {}", started.execution_arn);
+        }
+        follow_and_print(&ctx, &names, &started.execution_arn, quiet).await
+    })
+}
+
+/// Runs `cai aws status`.
+pub fn status(a: StatusArgs, quiet: bool) -> Result<u8> {
+    let arn = ExecutionArn::parse(&a.arn)?;
+    let names = StackNames::new(&arn.state_machine).map_err(|e| {
+        anyhow!(
+            "{}: state machine {:?} is not a cai deployment name: {e}",
+            a.arn,
+            arn.state_machine
+        )
+    })?;
+    let region = a.region.clone().unwrap_or_else(|| arn.region.clone());
+    super::runtime()?.block_on(async {
+        let ctx = AwsContext::load(Some(&region)).await?;
+        if a.no_wait {
+            return print_status_once(&ctx, &a.arn).await;
+        }
+        follow_and_print(&ctx, &names, &a.arn, quiet).await
+    })
+}
+
+/// `status --no-wait`: one line of status, one of rank counts.
+async fn print_status_once(ctx: &AwsContext, arn: &str) -> Result<u8> {
+    let info = execution::describe(ctx, arn).await?;
+    println!("{}  {}", info.name, info.status);
+    if let Some(e) = &info.error {
+        println!("error: {e}: {}", info.cause.as_deref().unwrap_or(""));
+    }
+    match execution::map_counts(ctx, arn).await? {
+        Some(c) => println!("ranks: {}", counts_text(&c)),
+        None => println!("ranks: the Map has not started"),
+    }
+    Ok(0)
+}
+
+/// Follows to the end, fetches the results and prints them as `cai run` does; the exit
+/// code is `cai run`'s (0 all ranks ok, 3 tolerated failures, 1 failed).
+async fn follow_and_print(
+    ctx: &AwsContext,
+    names: &StackNames,
+    arn: &str,
+    quiet: bool,
+) -> Result<u8> {
+    let mut bar = RanksBar::new(quiet);
+    let info = execution::follow(ctx, arn, execution::DEFAULT_POLL, &mut bar).await;
+    bar.finish();
+    let info = info?;
+    let store = Store::open(StoreConfig::S3Buckets).context("opening S3 for the results")?;
+    let rep = execution::fetch(ctx, names, &store, &info, &FetchOptions::default()).await?;
+    print(&rep);
+    Ok(u8::try_from(rep.report.exit_code()).unwrap_or(1))
+}
+
+/// The `cai run` report, then where the cost came from.
+fn print(rep: &AwsRunReport) {
+    crate::run::print_report_with(&rep.report, &rep.cost_source.describe());
+    if rep.transitions_estimated {
+        println!(
+            "state transitions of the Map's child executions were estimated from its item counts (the child executions could not be listed)"
+        );
+    }
+    println!("execution: {}", rep.execution_arn);
+}
+
+/// `done/total, running, failed` of the Map's items.
+fn counts_text(c: &MapCounts) -> String {
+    format!(
+        "{}/{} done, {} running, {} failed",
+        c.done(),
+        c.total,
+        c.running,
+        c.unsuccessful()
+    )
+}
+
+/// The ranks bar on stderr; hidden when quiet or stderr is not a terminal.
+struct RanksBar {
+    bar: ProgressBar,
+}
+
+impl RanksBar {
+    fn new(quiet: bool) -> RanksBar {
+        if quiet || !std::io::stderr().is_terminal() {
+            return RanksBar {
+                bar: ProgressBar::hidden(),
+            };
+        }
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template("{elapsed_precise} [{wide_bar}] {pos}/{len} ranks  {msg}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        RanksBar { bar }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl FollowProgress for RanksBar {
+    fn update(&mut self, status: &str, counts: Option<&MapCounts>) {
+        match counts {
+            Some(c) => {
+                self.bar.set_length(c.total);
+                self.bar.set_position(c.done());
+                self.bar.set_message(format!(
+                    "{} running, {} failed  ({status})",
+                    c.running,
+                    c.unsuccessful()
+                ));
+            }
+            None => self.bar.set_message(format!("{status}, Map not started")),
+        }
+    }
+}
