@@ -4,7 +4,7 @@
 //! the per-service endpoint variables (`AWS_ENDPOINT_URL_LAMBDA` on a dead port).
 //!
 //! The binary gets only the standard AWS environment pointing at moto (every inherited
-//! `AWS_*` variable is removed first, and the config files point nowhere), in a region no
+//! `AWS_*` variable is removed first, and the config files are empty), in a region no
 //! other test uses: moto keeps canned Lambda results in one queue per account and region.
 //! Deployment names carry the process id, so reruns against the same server start clean.
 
@@ -77,11 +77,11 @@ impl Out {
 }
 
 /// Runs `cai` against moto: the standard AWS environment (endpoint, test credentials, this
-/// test's region, no instance metadata, no profile or config files), plus `extra` (which
+/// test's region, no instance metadata, empty config files), plus `extra` (which
 /// may override any of it). Killed and reported after [`COMMAND_LIMIT`].
 struct Moto {
     endpoint: String,
-    /// Holds the zip, the payloads and the (absent) AWS config files.
+    /// Holds the zip, the payloads and the (empty) AWS config files.
     dir: tempfile::TempDir,
 }
 
@@ -94,7 +94,12 @@ impl Moto {
                 cmd.env_remove(&k);
             }
         }
-        let nowhere = self.dir.path().join("no-aws-config");
+        // Empty config files: no profile of the developer's applies (a missing file would
+        // draw a warning from aws-config on every command).
+        let nowhere = self.dir.path().join("empty-aws-config");
+        if !nowhere.exists() {
+            std::fs::write(&nowhere, "").unwrap();
+        }
         cmd.env_remove("RUST_LOG")
             .env_remove("CAI_FAULT")
             .env("AWS_ENDPOINT_URL", &self.endpoint)
