@@ -14,7 +14,11 @@ set -euo pipefail
 TOOLS="${CAI_TOOLS:-$HOME/.cache/cai-tools}"
 VENV="$TOOLS/venv"
 RUN="$TOOLS/run"
+# Exact versions, so a release of any of them cannot change CI without a change here.
 S3S_VERSION=0.14.1
+MOTO_VERSION=5.2.5
+CARGO_LAMBDA_VERSION=1.9.2
+PINNED="cargo-lambda==$CARGO_LAMBDA_VERSION moto[server]==$MOTO_VERSION"
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
@@ -31,10 +35,12 @@ wait_port() { # host port seconds
 
 install() {
     mkdir -p "$TOOLS"
-    if [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/cargo-lambda" ]; then
-        echo "stand-ins: installing cargo-lambda and moto[server] into $VENV"
+    if [ "$(cat "$VENV/pinned" 2>/dev/null)" != "$PINNED" ]; then
+        echo "stand-ins: installing $PINNED into $VENV"
         python3 -m venv "$VENV"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check cargo-lambda 'moto[server]'
+        # shellcheck disable=SC2086 # PINNED is a list of requirement specifiers
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check $PINNED
+        echo "$PINNED" >"$VENV/pinned"
     fi
     if [ ! -x "$TOOLS/bin/s3s-fs" ]; then
         echo "stand-ins: building s3s-fs $S3S_VERSION into $TOOLS/bin"

@@ -3,6 +3,7 @@
 //! lines put into the log groups. moto runs no Lambda code, so each test queues the results
 //! its handlers would return and puts the files Summarize would write into moto's S3.
 
+#[path = "it/support.rs"]
 mod support;
 
 use std::sync::Once;

@@ -1,6 +1,6 @@
 //! Input/output processing on Task and Pass, the context object, Succeed and Fail.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

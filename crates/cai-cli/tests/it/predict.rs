@@ -1,6 +1,6 @@
 //! `cai predict` end to end on the fixture model and partitions.
 
-mod common;
+use crate::common;
 
 use common::{cai, entries, fixture};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;

@@ -1,6 +1,6 @@
 //! Retry (order, counters, backoff, caps, jitter, wildcards) and Catch.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

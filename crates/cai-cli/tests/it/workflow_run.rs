@@ -1,7 +1,7 @@
 //! `cai run` end to end: the happy path, `cai asl` round trip through `--definition`, and
 //! partition file order.
 
-mod common_workflow;
+use crate::common_workflow;
 
 use std::collections::BTreeSet;
 

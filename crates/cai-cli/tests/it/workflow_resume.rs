@@ -1,6 +1,6 @@
 //! `cai run --resume` never double counts, and a plain rerun recomputes everything once.
 
-mod common_workflow;
+use crate::common_workflow;
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! Choice state: every operator family, And/Or/Not, Default and NoChoiceMatched.
 
-mod common;
+use crate::common;
 
 use cai_asl::error_names;
 use common::*;

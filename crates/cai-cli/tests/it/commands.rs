@@ -1,6 +1,6 @@
 //! `cai bench`, `cai data` and flag/input errors.
 
-mod common;
+use crate::common;
 
 use common::{cai, entries, fixture};
 

@@ -1,7 +1,7 @@
 //! Map: inline and distributed, ordering, failure, concurrency, tolerated failures and
 //! transition counts.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

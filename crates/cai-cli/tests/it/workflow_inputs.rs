@@ -1,7 +1,7 @@
 //! Bad payloads and definitions: `cai run` exits 2 before any work, naming what is wrong,
 //! and writes nothing (least of all outside the store).
 
-mod common_workflow;
+use crate::common_workflow;
 
 use common_workflow::{cai, walk, Env, BUCKET};
 use serde_json::json;

@@ -5,7 +5,7 @@
 //! deployment name (IAM is global), suffixed with the process id so reruns against the same
 //! server start clean.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::time::{Duration, Instant};

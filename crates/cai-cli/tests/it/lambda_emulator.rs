@@ -3,8 +3,8 @@
 //! of `cargo lambda watch`, where `cai` runtime processes serve them as Lambda's
 //! `bootstrap` would, reading and writing through s3s-fs. Results must equal a local run's.
 
-mod common_lambda;
-mod common_workflow;
+use crate::common_lambda;
+use crate::common_workflow;
 
 use common_lambda::{s3_env, Emulator};
 use common_workflow::{cai, Env, Out};

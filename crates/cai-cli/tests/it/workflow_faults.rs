@@ -2,7 +2,7 @@
 //! never-retried errors, failure tolerance, exit codes, and `--resume` afterwards. Each ends
 //! with the "every planned sample exactly once" check where the run can finish.
 
-mod common_workflow;
+use crate::common_workflow;
 
 use common_workflow::{failed_rank, infer_invocations, synth_into, Env, PREFIX};
 use serde_json::{json, Value};

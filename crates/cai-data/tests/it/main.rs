@@ -1,0 +1,5 @@
+//! The integration tests of `cai-data` in one test binary, so the crate and its
+//! dependencies link once rather than once per file.
+
+mod corpus_replay;
+mod partitions;

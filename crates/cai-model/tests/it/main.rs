@@ -1,0 +1,5 @@
+//! The integration tests of `cai-model` in one test binary, so the crate and its
+//! dependencies link once rather than once per file.
+
+mod full_config;
+mod parity;
