@@ -727,6 +727,9 @@ pub fn invocations_in(history: &[HistoryItem]) -> Vec<InvocationStat> {
                     billed_ms: billed_ms(wall),
                     cpu_seconds: 0.0,
                     peak_rss_mb: 0.0,
+                    started_seconds: None,
+                    worker: None,
+                    cold: None,
                 });
                 started = None;
             }
@@ -1006,6 +1009,9 @@ fn rank_stat(r: &RankResult) -> InvocationStat {
         billed_ms: billed_ms(r.wall_seconds),
         cpu_seconds: r.total_cpu_time,
         peak_rss_mb: r.peak_rss_mb,
+        started_seconds: None,
+        worker: None,
+        cold: None,
     }
 }
 

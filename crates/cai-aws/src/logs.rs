@@ -64,6 +64,9 @@ impl ReportEvent {
             billed_ms: self.line.billed_ms,
             cpu_seconds: 0.0,
             peak_rss_mb: self.line.max_memory_used_mb as f64,
+            started_seconds: None,
+            worker: None,
+            cold: None,
         }
     }
 }

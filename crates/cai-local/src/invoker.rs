@@ -202,6 +202,9 @@ impl Invoker {
                 billed_ms: m.billed_ms,
                 cpu_seconds: m.cpu_seconds,
                 peak_rss_mb: m.peak_rss_mb,
+                started_seconds: None,
+                worker: None,
+                cold: None,
             };
             if let Ok(mut r) = self.records.lock() {
                 r.push(stat);

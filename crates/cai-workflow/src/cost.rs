@@ -34,6 +34,18 @@ pub struct InvocationStat {
     pub cpu_seconds: f64,
     /// Peak RSS, MB.
     pub peak_rss_mb: f64,
+    /// When it started, seconds after the execution started (None when unknown), so a
+    /// timeline can be drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_seconds: Option<f64>,
+    /// The local worker (slot) that served it; None on AWS, where each invocation has its
+    /// own container as far as cai can tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<u64>,
+    /// Whether it paid a cold start (a new worker process or Lambda container); None when
+    /// unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold: Option<bool>,
 }
 
 /// One row of the seed report's table, with its cost broken down.
@@ -129,6 +141,9 @@ mod tests {
                 billed_ms: 25_000,
                 cpu_seconds: 0.0,
                 peak_rss_mb: 0.0,
+                started_seconds: None,
+                worker: None,
+                cold: None,
             })
             .collect();
         let row = performance_row(130, "100MB", &inv, 7 * 1024, Architecture::X86_64, 0);

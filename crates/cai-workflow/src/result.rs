@@ -68,6 +68,41 @@ pub struct RankResult {
     pub run_id: String,
     /// cai version that wrote this.
     pub cai_version: String,
+    /// When the invocation started, Unix seconds (0 when unknown: results of older versions).
+    #[serde(default)]
+    pub started_unix: f64,
+    /// The store requests this invocation made, under the keys the original's newer worker
+    /// writes (so its `stats.py` fills its S3 columns).
+    #[serde(flatten)]
+    pub s3: S3Timing,
+}
+
+/// Store (S3) requests of one invocation, with the original's key names and meaning: counts,
+/// seconds per request, and the wall-clock stamps (Unix seconds) of the first request and
+/// the last response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct S3Timing {
+    /// Requests made.
+    #[serde(default)]
+    pub s3_num_requests: u64,
+    /// Seconds spent in requests, summed.
+    #[serde(default)]
+    pub s3_total_time: f64,
+    /// Mean seconds per request.
+    #[serde(default)]
+    pub s3_avg_time: f64,
+    /// Fastest request, seconds.
+    #[serde(default)]
+    pub s3_min_time: f64,
+    /// Slowest request, seconds.
+    #[serde(default)]
+    pub s3_max_time: f64,
+    /// When the first request was sent, Unix seconds.
+    #[serde(default)]
+    pub s3_first_request_time: f64,
+    /// When the last response arrived, Unix seconds.
+    #[serde(default)]
+    pub s3_last_response_time: f64,
 }
 
 /// Samples from one partition file.

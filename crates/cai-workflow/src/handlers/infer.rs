@@ -240,6 +240,8 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
         errors: Vec::new(),
         run_id: ev.run.run_id.clone(),
         cai_version: env!("CARGO_PKG_VERSION").into(),
+        started_unix: 0.0,
+        s3: Default::default(),
     };
     result.timings.write = t.elapsed().as_secs_f64();
     let peak = usage::self_usage().peak_rss_mb;
