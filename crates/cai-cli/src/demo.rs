@@ -35,6 +35,9 @@ pub struct DemoArgs {
     /// Invocations at once (default: one per core, as memory allows).
     #[arg(long, value_parser = crate::common::positive)]
     pub concurrency: Option<usize>,
+    /// A fresh process per invocation instead of warm workers (see `cai run --cold`).
+    #[arg(long)]
+    pub cold: bool,
 }
 
 /// cai's defaults, for `cai asl` without a payload.
@@ -85,6 +88,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<u8> {
             env: Vec::new(),
             name: Some(format!("cai-demo-world-{world}")),
             backend: None,
+            cold: args.cold,
         })?;
         reports.push(report);
     }

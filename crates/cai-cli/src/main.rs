@@ -12,6 +12,7 @@ mod demo;
 mod handler;
 mod predict;
 mod run;
+mod worker;
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -55,6 +56,10 @@ enum Command {
         /// init, infer, failure or summarize.
         name: String,
     },
+    /// Serve handler invocations, one JSON request per line, as a warm worker (used by the
+    /// engine).
+    #[command(hide = true)]
+    Worker,
 }
 
 /// Started by Lambda (or an emulator) as the function's `bootstrap`: no arguments and the
@@ -78,8 +83,10 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     common::init_tracing();
-    if let Command::Handler { name } = &cli.command {
-        return handler::run(name);
+    match &cli.command {
+        Command::Handler { name } => return handler::run(name),
+        Command::Worker => return worker::run(),
+        _ => {}
     }
     let threads = match &cli.command {
         Command::Predict(a) => Some(common::threads(a.threads)),
@@ -97,7 +104,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args, cli.quiet),
         Command::Asl(args) => asl::run(args).map(|()| 0),
         Command::Aws(cmd) => aws::run(cmd, cli.quiet),
-        Command::Handler { .. } => unreachable!("served above"),
+        Command::Handler { .. } | Command::Worker => unreachable!("served above"),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -35,6 +35,10 @@ pub struct RunArgs {
     /// Execution name (default: cai-<unix seconds>).
     #[arg(long)]
     pub name: Option<String>,
+    /// Start a fresh process for every invocation (every one a cold start) instead of
+    /// keeping warm workers that reuse the loaded model between invocations.
+    #[arg(long, conflicts_with = "lambda_endpoint")]
+    pub cold: bool,
     /// Run the handlers as Lambda functions behind this Invoke API endpoint (an emulator
     /// such as `cargo lambda watch`, or `aws` for the configured AWS endpoint) instead of
     /// local processes; this machine still executes the state machine. The functions read
@@ -111,6 +115,7 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<u8> {
         env: Vec::new(),
         name: args.name,
         backend,
+        cold: args.cold,
     })?;
     match &args.lambda_endpoint {
         Some(_) => print_report_with(

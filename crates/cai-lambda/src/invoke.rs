@@ -171,12 +171,7 @@ impl Backend for LambdaBackend {
         let name = self.function_name(handler);
         let body = match serde_json::to_vec(input) {
             Ok(b) => b,
-            Err(e) => {
-                return Served {
-                    result: Err(failure("States.Runtime", e.to_string())),
-                    cost: None,
-                }
-            }
+            Err(e) => return Served::unstarted(failure("States.Runtime", e.to_string())),
         };
         let t = Instant::now();
         let reply = self.runtime.block_on(async {
@@ -202,6 +197,8 @@ impl Backend for LambdaBackend {
                 Served {
                     result: Err(f),
                     cost: ran.then(|| measured(wall, None)),
+                    worker: None,
+                    cold: None,
                 }
             }
             Ok(reply) => {
@@ -209,6 +206,9 @@ impl Backend for LambdaBackend {
                 Served {
                     result: interpret(&name, &reply),
                     cost: Some(measured(wall, report.as_ref())),
+                    worker: None,
+                    // Lambda reports an Init Duration only for a new container's first call.
+                    cold: report.as_ref().map(|r| r.init_ms.is_some()),
                 }
             }
         }

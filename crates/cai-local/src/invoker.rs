@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cai_asl::{TaskCall, TaskFailure, TaskInvoker};
 use cai_workflow::cost::{billed_ms, InvocationStat};
@@ -14,8 +14,11 @@ use cai_workflow::handlers::Handler;
 use serde_json::{json, Value};
 
 use crate::capacity::Capacity;
+use crate::errors;
+pub use crate::errors::failure;
 use crate::process::{self, Ending, ProcessSpec};
 use crate::progress::Progress;
+use crate::throttle::Quota;
 
 /// Step Functions' optimised Lambda integration; accepted in user-edited definitions.
 pub const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
@@ -38,8 +41,24 @@ pub struct Measured {
 pub struct Served {
     /// Result or failure.
     pub result: Result<Value, TaskFailure>,
-    /// None when it never ran (it could not be started).
+    /// None when it never ran (it could not be started, or was throttled).
     pub cost: Option<Measured>,
+    /// The worker (process or container) that served it, when the backend knows.
+    pub worker: Option<u64>,
+    /// Whether it paid a cold start, when the backend knows.
+    pub cold: Option<bool>,
+}
+
+impl Served {
+    /// An invocation that never ran: no cost, no worker.
+    pub fn unstarted(failure: TaskFailure) -> Served {
+        Served {
+            result: Err(failure),
+            cost: None,
+            worker: None,
+            cold: None,
+        }
+    }
 }
 
 /// Where invocations run. Blocking; called from several Map threads at once.
@@ -94,22 +113,18 @@ impl Backend for ProcessBackend {
         let body = match serde_json::to_vec(input) {
             Ok(b) => b,
             Err(e) => {
-                return Served {
-                    result: Err(failure("States.Runtime", e.to_string())),
-                    cost: None,
-                }
+                return Served::unstarted(failure("States.Runtime", e.to_string()))
             }
         };
         match process::run(&spec, &body) {
-            Err(e) => Served {
-                result: Err(failure(
-                    "Lambda.ServiceException",
-                    format!("cannot start {}: {e}", spec.program.display()),
-                )),
-                cost: None,
-            },
+            Err(e) => Served::unstarted(failure(
+                "Lambda.ServiceException",
+                format!("cannot start {}: {e}", spec.program.display()),
+            )),
             Ok(o) => Served {
                 result: interpret(&o, self.memory_mib, timeout),
+                worker: None,
+                cold: Some(true),
                 cost: Some(Measured {
                     wall_seconds: o.wall_seconds,
                     billed_ms: billed_ms(o.wall_seconds),
@@ -124,6 +139,8 @@ impl Backend for ProcessBackend {
 /// Runs Task invocations through a backend, at most `slots` at once.
 pub struct Invoker {
     backend: Arc<dyn Backend>,
+    started: Instant,
+    quota: Quota,
     memory_mib: u64,
     overrides: (Option<usize>, Option<usize>),
     capacity: Mutex<Capacity>,
@@ -146,6 +163,8 @@ impl Invoker {
         let capacity = Capacity::plan(usize::MAX, memory_mib, slots, threads);
         Invoker {
             backend,
+            started: Instant::now(),
+            quota: Quota::from_fault_plan(std::env::var(cai_workflow::handlers::fault::ENV).ok().as_deref()),
             memory_mib,
             overrides: (slots, threads),
             capacity: Mutex::new(capacity),
@@ -154,6 +173,11 @@ impl Invoker {
             progress,
             world: Mutex::new(None),
         }
+    }
+
+    /// Invocations the concurrency quota (`CAI_FAULT=quota:N`) answered with a throttle.
+    pub fn throttled(&self) -> usize {
+        self.quota.throttled()
     }
 
     /// Every invocation so far, in completion order.
@@ -184,9 +208,14 @@ impl Invoker {
             .and_then(|r| r.parse::<u64>().ok());
         let threads = self.capacity().threads;
         let _slot = self.slots.acquire();
+        let _place = match handler {
+            Handler::Infer => Some(self.quota.enter()?),
+            _ => None,
+        };
         if handler == Handler::Infer {
             self.progress.started();
         }
+        let started_seconds = self.started.elapsed().as_secs_f64();
         let served = self.backend.serve(handler, input, call.timeout, threads);
         let result = served.result;
         if let Some(m) = served.cost {
@@ -202,9 +231,9 @@ impl Invoker {
                 billed_ms: m.billed_ms,
                 cpu_seconds: m.cpu_seconds,
                 peak_rss_mb: m.peak_rss_mb,
-                started_seconds: None,
-                worker: None,
-                cold: None,
+                started_seconds: Some(started_seconds),
+                worker: served.worker,
+                cold: served.cold,
             };
             if let Ok(mut r) = self.records.lock() {
                 r.push(stat);
@@ -278,88 +307,6 @@ fn unknown(resource: &str) -> TaskFailure {
     )
 }
 
-/// A Task failure as Step Functions reports it.
-pub fn failure(error: &str, cause: impl Into<String>) -> TaskFailure {
-    TaskFailure {
-        error: error.into(),
-        cause: cause.into(),
-    }
-}
-
-/// Maps a process's ending to the result or the error Step Functions would see from Lambda.
-fn interpret(
-    o: &process::ProcessOutcome,
-    memory_mib: u64,
-    timeout: Option<Duration>,
-) -> Result<Value, TaskFailure> {
-    let last_line = |s: &str| {
-        s.lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("")
-            .to_string()
-    };
-    match o.ending {
-        Ending::Exited(0) => serde_json::from_slice(&o.stdout).map_err(|e| {
-            failure("Lambda.Unknown", format!("the handler's response is not JSON ({e}); stderr: {}", last_line(&o.stderr_tail)))
-        }),
-        Ending::Exited(1) => match serde_json::from_slice::<Value>(&o.stdout) {
-            Ok(body) if body.get("errorType").is_some() => Err(failure(
-                body["errorType"].as_str().unwrap_or("Lambda.Unknown"),
-                body.to_string(),
-            )),
-            _ => Err(exit_error(o, "exit status 1")),
-        },
-        Ending::Exited(code) => Err(exit_error(o, &format!("exit status {code}"))),
-        Ending::Signaled(sig) => Err(exit_error(o, &format!("signal {sig}"))),
-        Ending::OutOfMemory => Err(failure(
-            "Runtime.OutOfMemory",
-            json!({
-                "errorType": "Runtime.OutOfMemory",
-                "errorMessage": format!(
-                    "Runtime exited with error: signal: killed (peak RSS {:.0} MiB over the {memory_mib} MiB limit; raise memory_mb)",
-                    o.peak_rss_mib
-                ),
-            })
-            .to_string(),
-        )),
-        Ending::TimedOut => Err(failure(
-            "States.Timeout",
-            format!(
-                "the invocation ran past TimeoutSeconds ({} s) and was killed",
-                timeout.map_or(0, |t| t.as_secs())
-            ),
-        )),
-    }
-}
-
-fn exit_error(o: &process::ProcessOutcome, how: &str) -> TaskFailure {
-    let detail = o
-        .stderr_tail
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .find(|l| l.contains("panicked at") || l.contains("error"))
-        .or_else(|| o.stderr_tail.lines().rev().find(|l| !l.trim().is_empty()))
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    let panic_msg = o
-        .stderr_tail
-        .lines()
-        .skip_while(|l| !l.contains("panicked at"))
-        .nth(1)
-        .map(str::trim)
-        .unwrap_or("");
-    failure(
-        "Runtime.ExitError",
-        json!({
-            "errorType": "Runtime.ExitError",
-            "errorMessage": format!("Runtime exited with error: {how}: {detail} {panic_msg}").trim().to_string(),
-        })
-        .to_string(),
-    )
-}
-
 /// A counting semaphore whose size can change (after Initialize).
 struct Slots {
     state: Mutex<(usize, usize)>, // (in use, max)
@@ -397,5 +344,32 @@ impl Drop for SlotGuard<'_> {
         let mut s = self.0.state.lock().expect("slots lock");
         s.0 -= 1;
         self.0.freed.notify_one();
+    }
+}
+
+/// Maps a one-shot process's ending to the result or the error Step Functions would see.
+fn interpret(
+    o: &process::ProcessOutcome,
+    memory_mib: u64,
+    timeout: Option<Duration>,
+) -> Result<Value, TaskFailure> {
+    match o.ending {
+        Ending::Exited(0) => serde_json::from_slice(&o.stdout).map_err(|e| {
+            errors::unknown(
+                &format!("the handler's response is not JSON ({e})"),
+                &o.stderr_tail,
+            )
+        }),
+        Ending::Exited(1) => match serde_json::from_slice::<Value>(&o.stdout) {
+            Ok(body) if body.get("errorType").is_some() => Err(errors::handler_error(&body)),
+            _ => Err(errors::exit_error("exit status 1", &o.stderr_tail)),
+        },
+        Ending::Exited(code) => Err(errors::exit_error(
+            &format!("exit status {code}"),
+            &o.stderr_tail,
+        )),
+        Ending::Signaled(sig) => Err(errors::exit_error(&format!("signal {sig}"), &o.stderr_tail)),
+        Ending::OutOfMemory => Err(errors::out_of_memory(o.peak_rss_mib, memory_mib)),
+        Ending::TimedOut => Err(errors::timed_out(timeout)),
     }
 }

@@ -5,11 +5,15 @@
 #![warn(missing_docs)]
 
 pub mod capacity;
+pub mod errors;
 pub mod invoker;
 pub mod process;
+pub mod procfs;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod throttle;
+pub mod worker;
 
 pub use capacity::Capacity;
 pub use invoker::{Backend, Invoker, Measured, ProcessBackend, Served};

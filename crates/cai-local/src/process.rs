@@ -106,7 +106,6 @@ pub fn run(spec: &ProcessSpec, input: &[u8]) -> std::io::Result<ProcessOutcome> 
     });
 
     let limit_bytes = spec.memory_mb.saturating_mul(1 << 20);
-    let page = page_size();
     let mut killed: Option<Ending> = None;
     let (status, usage) = loop {
         let mut status = 0;
@@ -121,7 +120,7 @@ pub fn run(spec: &ProcessSpec, input: &[u8]) -> std::io::Result<ProcessOutcome> 
             return Err(std::io::Error::last_os_error());
         }
         if killed.is_none() {
-            if resident_bytes(pid, page).is_some_and(|rss| rss > limit_bytes) {
+            if crate::procfs::resident_bytes(pid).is_some_and(|rss| rss > limit_bytes) {
                 killed = Some(Ending::OutOfMemory);
             } else if spec.timeout.is_some_and(|t| started.elapsed() >= t) {
                 killed = Some(Ending::TimedOut);
@@ -167,21 +166,4 @@ pub fn run(spec: &ProcessSpec, input: &[u8]) -> std::io::Result<ProcessOutcome> 
         cpu_seconds: secs(usage.ru_utime) + secs(usage.ru_stime),
         peak_rss_mib,
     })
-}
-
-fn page_size() -> u64 {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as u64
-    } else {
-        4096
-    }
-}
-
-/// Current resident bytes of a process, from /proc/<pid>/statm.
-fn resident_bytes(pid: libc::pid_t, page: u64) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * page)
 }

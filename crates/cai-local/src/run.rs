@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::capacity::Capacity;
 use crate::invoker::{Backend, Invoker, ProcessBackend, LAMBDA_INVOKE};
+use crate::worker::WorkerBackend;
 use crate::progress::Progress;
 
 /// What to run and how.
@@ -41,8 +42,11 @@ pub struct RunOptions {
     pub env: Vec<(String, String)>,
     /// Execution name (default: `cai-<unix time>`).
     pub name: Option<String>,
-    /// Where invocations run; None: child processes of `program`.
+    /// Where invocations run; None: warm worker processes of `program` (or one process per
+    /// invocation with `cold`).
     pub backend: Option<Arc<dyn Backend>>,
+    /// One fresh process per invocation instead of warm workers (every invocation cold).
+    pub cold: bool,
 }
 
 /// What happened.
@@ -103,13 +107,12 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
     let mut env = opts.env.clone();
     env.push((cai_store::STORE_ENV_VAR.into(), opts.store.to_string()));
     let progress = Arc::new(Progress::new(opts.quiet));
-    let backend = opts.backend.clone().unwrap_or_else(|| {
-        Arc::new(ProcessBackend::new(
-            opts.program.clone(),
-            env,
-            opts.payload.settings.memory_mb,
-        ))
-    });
+    let memory = opts.payload.settings.memory_mb;
+    let backend: Arc<dyn Backend> = match (&opts.backend, opts.cold) {
+        (Some(b), _) => b.clone(),
+        (None, true) => Arc::new(ProcessBackend::new(opts.program.clone(), env, memory)),
+        (None, false) => Arc::new(WorkerBackend::new(opts.program.clone(), env, memory)),
+    };
     let invoker = Invoker::new(
         backend,
         opts.payload.settings.memory_mb,

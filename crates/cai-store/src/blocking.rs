@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::{Bucket, Entry, Store, StoreConfig, StoreError};
+use crate::{Bucket, Entry, ObjectWriter, RequestLog, Store, StoreConfig, StoreError};
 
 /// Owns the runtime; shuts it down without waiting so that dropping the last handle
 /// can never panic or hang, whichever thread does it.
@@ -45,6 +45,7 @@ impl Runtime {
 pub struct BlockingStore {
     store: Store,
     rt: Arc<Runtime>,
+    log: Option<Arc<RequestLog>>,
 }
 
 impl BlockingStore {
@@ -64,7 +65,17 @@ impl BlockingStore {
         Ok(BlockingStore {
             store,
             rt: Arc::new(Runtime(Some(rt))),
+            log: None,
         })
+    }
+
+    /// The same store (same runtime and clients) with every request through it, and its
+    /// buckets, timed into `log`.
+    pub fn recorded(&self, log: Arc<RequestLog>) -> BlockingStore {
+        BlockingStore {
+            log: Some(log),
+            ..self.clone()
+        }
     }
 
     /// The async store underneath (for code that has its own runtime).
@@ -77,6 +88,7 @@ impl BlockingStore {
         Ok(BlockingBucket {
             bucket: self.store.bucket(name)?,
             rt: self.rt.clone(),
+            log: self.log.clone(),
         })
     }
 }
@@ -87,9 +99,21 @@ impl BlockingStore {
 pub struct BlockingBucket {
     bucket: Bucket,
     rt: Arc<Runtime>,
+    log: Option<Arc<RequestLog>>,
 }
 
 impl BlockingBucket {
+    /// Runs one request to completion, timed into the log when there is one.
+    fn request<T>(
+        &self,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match &self.log {
+            Some(log) => log.time(|| self.rt.block_on(fut))?,
+            None => self.rt.block_on(fut)?,
+        }
+    }
+
     /// The async bucket underneath.
     pub fn inner(&self) -> &Bucket {
         &self.bucket
@@ -102,32 +126,47 @@ impl BlockingBucket {
 
     /// Blocking [`Bucket::get`].
     pub fn get(&self, key: &str) -> Result<Bytes, StoreError> {
-        self.rt.block_on(self.bucket.get(key))?
+        self.request(self.bucket.get(key))
     }
 
     /// Blocking [`Bucket::get_capped`].
     pub fn get_capped(&self, key: &str, max_bytes: u64) -> Result<Bytes, StoreError> {
-        self.rt.block_on(self.bucket.get_capped(key, max_bytes))?
+        self.request(self.bucket.get_capped(key, max_bytes))
     }
 
     /// Blocking [`Bucket::put`].
     pub fn put(&self, key: &str, bytes: impl Into<Bytes>) -> Result<(), StoreError> {
-        self.rt.block_on(self.bucket.put(key, bytes))?
+        self.request(self.bucket.put(key, bytes))
+    }
+
+    /// Blocking [`Bucket::put_if_absent`].
+    pub fn put_if_absent(&self, key: &str, bytes: impl Into<Bytes>) -> Result<bool, StoreError> {
+        self.request(self.bucket.put_if_absent(key, bytes))
+    }
+
+    /// A streaming writer for `key` (see [`ObjectWriter`]): buffers up to 8 MiB, then hands
+    /// the bytes to the backend; [`BlockingWriter::finish`] makes the object appear.
+    pub fn writer(&self, key: &str) -> Result<BlockingWriter, StoreError> {
+        Ok(BlockingWriter {
+            inner: Some(self.bucket.writer(key)?),
+            buf: Vec::with_capacity(crate::writer::CHUNK_BYTES),
+            bucket: self.clone(),
+        })
     }
 
     /// Blocking [`Bucket::head`].
     pub fn head(&self, key: &str) -> Result<Option<Entry>, StoreError> {
-        self.rt.block_on(self.bucket.head(key))?
+        self.request(self.bucket.head(key))
     }
 
     /// Blocking [`Bucket::exists`].
     pub fn exists(&self, key: &str) -> Result<bool, StoreError> {
-        self.rt.block_on(self.bucket.exists(key))?
+        self.request(self.bucket.exists(key))
     }
 
     /// Blocking [`Bucket::list`].
     pub fn list(&self, prefix: &str) -> Result<Vec<Entry>, StoreError> {
-        self.rt.block_on(self.bucket.list(prefix))?
+        self.request(self.bucket.list(prefix))
     }
 
     /// Same as [`Bucket::local_path`] (already synchronous).
@@ -137,11 +176,73 @@ impl BlockingBucket {
 
     /// Blocking [`Bucket::download_to_file`].
     pub fn download_to_file(&self, key: &str, dest: &Path) -> Result<u64, StoreError> {
-        self.rt.block_on(self.bucket.download_to_file(key, dest))?
+        self.request(self.bucket.download_to_file(key, dest))
     }
 
     /// Blocking [`Bucket::delete`].
     pub fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.rt.block_on(self.bucket.delete(key))?
+        self.request(self.bucket.delete(key))
+    }
+}
+
+/// A blocking [`ObjectWriter`] that is also a [`std::io::Write`], so serializers can write
+/// into it directly. Dropping it unfinished leaves no object behind.
+pub struct BlockingWriter {
+    inner: Option<ObjectWriter>,
+    buf: Vec<u8>,
+    bucket: BlockingBucket,
+}
+
+impl std::fmt::Debug for BlockingWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockingWriter")
+            .field("object", &self.inner)
+            .field("buffered", &self.buf.len())
+            .finish()
+    }
+}
+
+impl BlockingWriter {
+    fn flush_chunk(&mut self) -> Result<(), StoreError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(crate::writer::CHUNK_BYTES),
+        ));
+        let w = self.inner.as_mut().expect("writer used after finish");
+        self.bucket.request(w.write(chunk))
+    }
+
+    /// Writes what is buffered and completes the object.
+    pub fn finish(mut self) -> Result<(), StoreError> {
+        self.flush_chunk()?;
+        let w = self.inner.take().expect("writer used after finish");
+        self.bucket.request(w.finish())
+    }
+}
+
+impl std::io::Write for BlockingWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= crate::writer::CHUNK_BYTES {
+            self.flush_chunk().map_err(std::io::Error::other)?;
+        }
+        Ok(data.len())
+    }
+
+    /// Buffered bytes are handed over by [`BlockingWriter::finish`]; a flush does not
+    /// complete the object.
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for BlockingWriter {
+    fn drop(&mut self) {
+        if let Some(w) = self.inner.take() {
+            let _ = self.bucket.rt.block_on(w.abort());
+        }
     }
 }

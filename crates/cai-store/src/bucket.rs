@@ -7,12 +7,14 @@ use std::time::SystemTime;
 use bytes::{Bytes, BytesMut};
 use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
+use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::io::AsyncWriteExt;
 
 use crate::key::{is_staging_name, validate_key, validate_prefix};
 use crate::local::resolve_inside;
+use crate::writer::ObjectWriter;
 use crate::StoreError;
 
 /// Cap used by [`Bucket::get`]: the most bytes a plain `get` will hold in memory, so a
@@ -178,6 +180,43 @@ impl Bucket {
             .await
             .map_err(|e| StoreError::backend("put", &self.name, key, e))?;
         Ok(())
+    }
+
+    /// Creates the object only if no object exists at `key` (locally an exclusive create, on
+    /// S3 a PUT with `If-None-Match: *`): `Ok(false)` when one already exists, so two writers
+    /// racing for the same key cannot both win.
+    pub async fn put_if_absent(&self, key: &str, bytes: impl Into<Bytes>) -> Result<bool, StoreError> {
+        let loc = self.checked(key)?;
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .client
+            .put_opts(&loc, PutPayload::from(bytes.into()), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::backend("create", &self.name, key, e)),
+        }
+    }
+
+    /// Starts writing the object at `key` as a stream (see [`ObjectWriter`]); nothing is
+    /// visible until it is finished.
+    pub fn writer(&self, key: &str) -> Result<ObjectWriter, StoreError> {
+        let loc = self.checked(key)?;
+        Ok(ObjectWriter {
+            inner: Some(BufWriter::with_capacity(
+                self.client.clone(),
+                loc,
+                crate::writer::CHUNK_BYTES,
+            )),
+            bucket: self.name.clone(),
+            key: key.to_string(),
+        })
     }
 
     /// Metadata of one object, or `None` when it does not exist.

@@ -21,10 +21,14 @@ mod error;
 mod key;
 mod local;
 mod store;
+mod timing;
+mod writer;
 
-pub use blocking::{BlockingBucket, BlockingStore};
+pub use blocking::{BlockingBucket, BlockingStore, BlockingWriter};
 pub use bucket::{Bucket, Entry, DEFAULT_GET_CAP};
 pub use config::{S3Settings, StoreConfig, DEFAULT_LOCAL_ROOT, STORE_ENV_VAR};
 pub use error::StoreError;
 pub use key::{join_key, validate_bucket_name, validate_key, validate_prefix, MAX_KEY_BYTES};
 pub use store::Store;
+pub use timing::{RequestLog, RequestStats};
+pub use writer::ObjectWriter;

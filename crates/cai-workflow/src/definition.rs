@@ -5,6 +5,10 @@
 //! original's 16/55/105 for 11/50/100 ranks):
 //! Initialize -> Inference (Distributed Map: Infer, Catch -> RecordFailure -> RankFailed)
 //! -> Summarize -> Outcome (Choice) -> Done | Failed.
+//!
+//! No state's input or output grows with the world size: Initialize writes the rank payloads
+//! to `<result_path>/items.json` and the Map reads them with an ItemReader; the Map's results
+//! go to S3 through a ResultWriter (`<result_path>/map/`) and are not kept in the state.
 
 use serde_json::{json, Map, Value};
 
@@ -60,7 +64,14 @@ pub fn generate(run: &RunSettings, fns: &Functions) -> Value {
     let mut map = Map::new();
     map.insert("Type".into(), "Map".into());
     map.insert("Comment".into(), "One inference invocation per rank".into());
-    map.insert("ItemsPath".into(), "$.body".into());
+    map.insert(
+        "ItemReader".into(),
+        json!({
+            "Resource": "arn:aws:states:::s3:getObject",
+            "ReaderConfig": { "InputType": "JSON" },
+            "Parameters": { "Bucket.$": "$.items.bucket", "Key.$": "$.items.key" }
+        }),
+    );
     map.insert(
         "ItemSelector".into(),
         json!({ "payload.$": "$$.Map.Item.Value", "run.$": "$.run" }),
@@ -106,6 +117,13 @@ pub fn generate(run: &RunSettings, fns: &Functions) -> Value {
             }
         }),
     );
+    map.insert(
+        "ResultWriter".into(),
+        json!({
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": { "Bucket.$": "$.items.bucket", "Prefix.$": "$.items.results_prefix" }
+        }),
+    );
     map.insert("ResultPath".into(), Value::Null);
     map.insert(
         "Catch".into(),
@@ -120,6 +138,7 @@ pub fn generate(run: &RunSettings, fns: &Functions) -> Value {
             "Initialize": {
                 "Type": "Task",
                 "Resource": fns.arn(Handler::Init),
+                "Parameters": { "payload.$": "$", "rank_items": "s3" },
                 "Retry": store_retry(),
                 "Next": "Inference"
             },
@@ -164,13 +183,40 @@ fn infer_retry(run: &RunSettings) -> Value {
         "JitterStrategy".into(),
         if r.jitter { "FULL" } else { "NONE" }.into(),
     );
-    json!([{ "ErrorEquals": permanent, "MaxAttempts": 0 }, Value::Object(retry)])
+    json!([
+        { "ErrorEquals": permanent, "MaxAttempts": 0 },
+        throttle_retry(),
+        Value::Object(retry)
+    ])
 }
+
+/// Lambda's throttling and service errors, as AWS recommends retrying them: the invocation
+/// never ran, so they say nothing about the rank and get their own, patient backoff with full
+/// jitter (so thousands of throttled ranks do not come back in lockstep).
+fn throttle_retry() -> Value {
+    json!({
+        "ErrorEquals": THROTTLE_ERRORS,
+        "IntervalSeconds": 2,
+        "MaxAttempts": 6,
+        "BackoffRate": 2.0,
+        "MaxDelaySeconds": 60,
+        "JitterStrategy": "FULL"
+    })
+}
+
+/// The errors Lambda's Invoke answers when the function did not run: throttling, and the
+/// service's and the client's own failures.
+pub const THROTTLE_ERRORS: [&str; 4] = [
+    "Lambda.TooManyRequestsException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+];
 
 /// Store hiccups and Lambda throttling are worth a short retry for the bookkeeping tasks.
 fn store_retry() -> Value {
     json!([{
-        "ErrorEquals": [kind::STORE, "Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.SdkClientException"],
+        "ErrorEquals": [kind::STORE, "Lambda.ServiceException", "Lambda.TooManyRequestsException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"],
         "IntervalSeconds": 1,
         "MaxAttempts": 3,
         "BackoffRate": 2.0,

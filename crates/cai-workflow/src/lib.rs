@@ -4,6 +4,7 @@
 //! cost projection. Engines (local processes, AWS Lambda) only move events to these functions.
 #![warn(missing_docs)]
 
+pub mod accuracy;
 pub mod cost;
 pub mod definition;
 pub mod error;

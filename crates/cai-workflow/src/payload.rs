@@ -13,6 +13,15 @@ use crate::settings::{Architecture, RetryPolicy, RunSettings, DEFAULT_MEMORY_MB}
 pub const DEFAULT_MODEL_TAIL: &str =
     "Fine_Tune_Model/Mixed_Inception_z_VITAE_Base_Img_Full_New_Full.pt";
 
+/// Most ranks a payload may ask for: 10x the original's 1 TB run over 100 MB partitions,
+/// 2.5x the same terabyte over 25 MB partitions. Every count in a payload is bounded like
+/// this, so no payload can make Initialize allocate without limit.
+pub const MAX_WORLD_SIZE: u64 = 100_000;
+/// Most partition files a payload may ask for (`file_limit`).
+pub const MAX_FILE_LIMIT: u64 = 10_000_000;
+/// Largest inference batch.
+pub const MAX_BATCH_SIZE: u64 = 1 << 16;
+
 /// A parsed, validated payload: everything Initialize needs, checked before any work.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Payload {
@@ -108,8 +117,8 @@ impl Payload {
             check_key("S3_object_name", &s3_object_name)?;
         }
         let payload = Payload {
-            file_limit: f.opt_count("file_limit", 1)?,
-            batch_size: f.count("batch_size", 1, 1 << 16)?,
+            file_limit: f.opt_count_in("file_limit", 1, MAX_FILE_LIMIT)?,
+            batch_size: f.count("batch_size", 1, MAX_BATCH_SIZE)?,
             object_type: f
                 .opt_string("object_type")?
                 .unwrap_or_else(|| "folder".into()),
@@ -117,7 +126,7 @@ impl Payload {
             result_path: f.key("result_path")?,
             data_bucket: f.bucket("data_bucket")?,
             data_prefix: f.prefix("data_prefix")?,
-            world_size: f.opt_count("world_size", 1)?,
+            world_size: f.opt_count_in("world_size", 1, MAX_WORLD_SIZE)?,
             settings: RunSettings {
                 model: match model {
                     Some(m) => crate::settings::ModelLocation::parse("model", &m)?,
@@ -132,7 +141,11 @@ impl Payload {
                 timeout_seconds: f.opt_count_in("timeout_seconds", 1, 900)?.unwrap_or(900),
                 max_concurrency: f.opt_count_in("max_concurrency", 0, 10_000)?.unwrap_or(0),
                 retry: f.retry("retry")?,
-                tolerated_failure_count: f.opt_count_in("tolerated_failure_count", 0, u64::MAX)?,
+                tolerated_failure_count: f.opt_count_in(
+                    "tolerated_failure_count",
+                    0,
+                    MAX_WORLD_SIZE,
+                )?,
                 tolerated_failure_percentage: f.opt_percentage("tolerated_failure_percentage")?,
                 file_order: f.file_order("file_order")?,
                 architecture: f.architecture("architecture")?,
@@ -347,10 +360,6 @@ impl<'a> Fields<'a> {
             Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
             _ => Err(invalid(field, expected, v)),
         }
-    }
-
-    fn opt_count(&mut self, field: &'static str, min: u64) -> Result<Option<u64>, PayloadError> {
-        self.opt_count_in(field, min, u64::MAX)
     }
 
     fn count(&mut self, field: &'static str, min: u64, max: u64) -> Result<u64, PayloadError> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use cai_store::{BlockingStore, RequestLog, RequestStats};
 use cai_data::{Batch, Partition, PredictionMeta, PredictionWriter};
 use cai_model::{AstroMaeConfig, LoadedModel, WeightSource};
 use serde::Deserialize;
@@ -17,7 +18,9 @@ use crate::error::{kind, HandlerError};
 use crate::io;
 use crate::layout;
 use crate::rank::RankPayload;
-use crate::result::{AttemptMarker, FileCount, PredictionsRef, RankResult, Timings, DEVICE};
+use crate::result::{
+    AttemptMarker, FileCount, PredictionsRef, RankResult, S3Timing, Timings, DEVICE,
+};
 use crate::settings::{ModelLocation, RunSettings};
 use crate::usage;
 
@@ -58,19 +61,14 @@ impl InferEvent {
     }
 }
 
-/// The inference handler.
+/// The inference handler: its phases (prepare, load the model, fetch the partitions, infer,
+/// write) are the functions below.
 pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError> {
     let started = Instant::now();
+    let started_unix = unix_now();
     let ev = InferEvent::parse(event)?;
     let p = &ev.payload;
-    let rank = p.rank_number().map_err(HandlerError::input)?;
-    let world: u64 = p.world_size.trim().parse().map_err(|_| {
-        HandlerError::input(format!(
-            "field `WORLD_SIZE`: expected a whole number as a string, found {:?}",
-            p.world_size
-        ))
-    })?;
-    validate(p)?;
+    let rank = prepare(p)?;
     if p.data_path.is_empty() {
         return Ok(json!({ "rank": rank, "samples": 0, "status": "empty" }));
     }
@@ -79,92 +77,165 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
             return Ok(digest(&done, "resumed"));
         }
     }
-    let attempt = ev.attempt + 1;
-    let marker = AttemptMarker {
-        attempt,
-        started_unix: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64()),
-    };
-    io::write_json(
-        &ctx.store,
-        &p.data_bucket,
-        &layout::attempt_key(&p.result_path, rank),
-        &marker,
-    )?;
+    // Every store request from here on is timed for the result's s3_* keys.
+    let log = Arc::new(RequestLog::default());
+    let store = ctx.store.recorded(log.clone());
+    let attempt = mark_attempt(&store, &ev, rank)?;
     let injected = fault::planned(rank, attempt);
     fault::before_inference(injected)?;
 
     let scratch = Scratch::new(&ctx.scratch)?;
     let mut timings = Timings::default();
     let t = Instant::now();
-    let (loaded, cached) = load_model(ctx, &ev.run.model, scratch.path())?;
+    let (model, cached) = load_model(ctx, &store, &ev.run.model, scratch.path())?;
     timings.model_load = t.elapsed().as_secs_f64();
     timings.model_cached = cached;
 
     let t = Instant::now();
-    let keys = p.data_path.keys();
-    let mut copies = Vec::with_capacity(keys.len());
-    let mut parts = Vec::with_capacity(keys.len());
-    let mut identities = Vec::with_capacity(keys.len());
-    for key in &keys {
-        let copy =
-            io::local_copy(&ctx.store, &p.data_bucket, key, scratch.path()).map_err(|e| {
-                if e.is_not_found() {
-                    HandlerError::new(
-                        kind::INVALID_PARTITION,
-                        format!("{}/{key}: partition not found", p.data_bucket),
-                    )
-                } else {
-                    HandlerError::store(e)
-                }
-            })?;
-        let part = Partition::open(copy.path()).map_err(|e| {
-            HandlerError::new(
-                kind::INVALID_PARTITION,
-                format!("{}/{key}: {e}", p.data_bucket),
-            )
-        })?;
-        check_compatible(loaded.predictor.model().config(), &part).map_err(|e| {
-            HandlerError::new(
-                kind::INVALID_PARTITION,
-                format!("{}/{key}: {e}", p.data_bucket),
-            )
-        })?;
-        let (bytes, modified_ms) =
-            io::identity(&ctx.store, &p.data_bucket, key)?.unwrap_or_default();
-        identities.push((bytes, modified_ms));
-        copies.push(copy);
-        parts.push(part);
-    }
+    let inputs = fetch(&store, p, &model, scratch.path())?;
     timings.fetch = t.elapsed().as_secs_f64();
 
-    let with_truth = parts.iter().any(Partition::has_redshifts);
+    let t = Instant::now();
+    let inferred = infer(p, &model, &inputs, scratch.path(), injected)?;
+    timings.inference = t.elapsed().as_secs_f64();
+    drop(inputs);
+
+    let t = Instant::now();
+    let mut result = write_predictions(&store, &ev, rank, &model, inferred, timings)?;
+    result.timings.write = t.elapsed().as_secs_f64();
+    result.started_unix = started_unix;
+    let peak = usage::self_usage().peak_rss_mb;
+    result.total_cpu_memory = peak;
+    result.peak_rss_mb = peak;
+    result.s3 = s3_timing(&log.stats());
+    result.wall_seconds = started.elapsed().as_secs_f64();
+    io::write_json(
+        &store,
+        &p.data_bucket,
+        &layout::rank_result_key(&p.result_path, rank),
+        &result,
+    )?;
+    Ok(digest(&result, "ok"))
+}
+
+/// Checks the payload before touching the store; returns the rank.
+fn prepare(p: &RankPayload) -> Result<u64, HandlerError> {
+    let rank = p.rank_number().map_err(HandlerError::input)?;
+    p.world_size.trim().parse::<u64>().map_err(|_| {
+        HandlerError::input(format!(
+            "field `WORLD_SIZE`: expected a whole number as a string, found {:?}",
+            p.world_size
+        ))
+    })?;
+    validate(p)?;
+    Ok(rank)
+}
+
+/// Records which attempt this is before any work, so a crash's attempt count survives it.
+fn mark_attempt(store: &BlockingStore, ev: &InferEvent, rank: u64) -> Result<u64, HandlerError> {
+    let attempt = ev.attempt + 1;
+    let marker = AttemptMarker {
+        attempt,
+        started_unix: unix_now(),
+    };
+    io::write_json(
+        store,
+        &ev.payload.data_bucket,
+        &layout::attempt_key(&ev.payload.result_path, rank),
+        &marker,
+    )?;
+    Ok(attempt)
+}
+
+/// The rank's partitions, open and checked against the model, with their identities.
+struct Inputs {
+    keys: Vec<String>,
+    parts: Vec<Partition>,
+    /// (bytes, modified ms) of each partition when read.
+    identities: Vec<(u64, u64)>,
+    _copies: Vec<io::LocalCopy>,
+}
+
+/// Makes each partition readable (in place locally, downloaded from S3) and opens it.
+fn fetch(
+    store: &BlockingStore,
+    p: &RankPayload,
+    model: &WarmModel,
+    scratch: &std::path::Path,
+) -> Result<Inputs, HandlerError> {
+    let bad = |key: &str, e: String| {
+        HandlerError::new(
+            kind::INVALID_PARTITION,
+            format!("{}/{key}: {e}", p.data_bucket),
+        )
+    };
+    let keys: Vec<String> = p.data_path.keys().into_iter().map(String::from).collect();
+    let mut inputs = Inputs {
+        parts: Vec::with_capacity(keys.len()),
+        identities: Vec::with_capacity(keys.len()),
+        _copies: Vec::with_capacity(keys.len()),
+        keys: Vec::new(),
+    };
+    for key in &keys {
+        let copy = io::local_copy(store, &p.data_bucket, key, scratch).map_err(|e| {
+            if e.is_not_found() {
+                bad(key, "partition not found".into())
+            } else {
+                HandlerError::store(e)
+            }
+        })?;
+        let part = Partition::open(copy.path()).map_err(|e| bad(key, e.to_string()))?;
+        check_compatible(model.predictor.model().config(), &part).map_err(|e| bad(key, e))?;
+        inputs
+            .identities
+            .push(io::identity(store, &p.data_bucket, key)?.unwrap_or_default());
+        inputs._copies.push(copy);
+        inputs.parts.push(part);
+    }
+    inputs.keys = keys;
+    Ok(inputs)
+}
+
+/// What inference produced: the predictions in a scratch file and the counts.
+struct Inferred {
+    predictions: tempfile::TempPath,
+    rows: u64,
+    with_truth: bool,
+    num_batches: u64,
+    bits: f64,
+    cpu_seconds: f64,
+    files: Vec<FileCount>,
+}
+
+/// Streams every partition batch by batch through the model into a Parquet file.
+fn infer(
+    p: &RankPayload,
+    model: &WarmModel,
+    inputs: &Inputs,
+    scratch: &std::path::Path,
+    injected: Option<fault::Fault>,
+) -> Result<Inferred, HandlerError> {
+    let internal = |e: cai_data::DataError| HandlerError::new(kind::INTERNAL, e.to_string());
+    let with_truth = inputs.parts.iter().any(Partition::has_redshifts);
     let meta = PredictionMeta {
-        model: loaded.origin.clone(),
-        untrained: loaded.untrained,
+        model: model.origin.clone(),
+        untrained: model.untrained,
     };
     let out = tempfile::Builder::new()
         .prefix("cai-pred-")
         .suffix(".parquet")
-        .tempfile_in(scratch.path())
+        .tempfile_in(scratch)
         .map_err(|e| {
-            HandlerError::new(
-                kind::INTERNAL,
-                format!("scratch {}: {e}", scratch.path().display()),
-            )
+            HandlerError::new(kind::INTERNAL, format!("scratch {}: {e}", scratch.display()))
         })?
         .into_temp_path();
-    let internal = |e: cai_data::DataError| HandlerError::new(kind::INTERNAL, e.to_string());
     let mut writer = PredictionWriter::create(&out, &meta, with_truth).map_err(internal)?;
-    let predictor = &loaded.predictor;
     let batch_size = p.batch_size.max(1) as usize;
-
-    let t = Instant::now();
     let cpu_before = usage::self_usage().cpu_seconds;
     let (mut num_batches, mut bits, mut files) = (0u64, 0f64, Vec::new());
     let mut batch = Batch::default();
-    for ((key, part), &(file_bytes, modified_ms)) in keys.iter().zip(&parts).zip(&identities) {
+    let parts = inputs.keys.iter().zip(&inputs.parts).zip(&inputs.identities);
+    for ((key, part), &(file_bytes, modified_ms)) in parts {
         let [c, h, w] = part.image_shape();
         let bits_per_sample = (c * h * w * 32 + part.magnitude_width() * 64) as f64;
         for start in (0..part.len()).step_by(batch_size) {
@@ -175,7 +246,8 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
                     format!("{}/{key}: rows {start}..{end}: {e}", p.data_bucket),
                 )
             })?;
-            let z = predictor
+            let z = model
+                .predictor
                 .predict(&batch.images, &batch.magnitudes, batch.len)
                 .map_err(|e| {
                     HandlerError::new(kind::INTERNAL, format!("{key}: rows {start}..{end}: {e}"))
@@ -194,67 +266,95 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
             modified_ms,
         });
     }
-    timings.inference = t.elapsed().as_secs_f64();
-    let cpu = usage::self_usage().cpu_seconds - cpu_before;
-    drop(parts);
-    drop(copies);
-
-    let t = Instant::now();
+    let cpu_seconds = usage::self_usage().cpu_seconds - cpu_before;
     let rows = writer.finish().map_err(internal)?;
-    let bytes = std::fs::read(&out)
-        .map_err(|e| HandlerError::new(kind::INTERNAL, format!("{}: {e}", out.display())))?;
-    let pred_key = layout::predictions_key(&p.result_path, rank);
-    io::put(&ctx.store, &p.data_bucket, &pred_key, Bytes::from(bytes))?;
-    let samples: u64 = files.iter().map(|f| f.samples).sum();
-    let infer_secs = timings.inference.max(1e-9);
-    let mut result = RankResult {
-        total_cpu_time: cpu,
-        total_cpu_memory: 0.0,
-        execution_time: timings.inference / num_batches.max(1) as f64,
+    Ok(Inferred {
+        predictions: out,
+        rows,
+        with_truth,
         num_batches,
+        bits,
+        cpu_seconds,
+        files,
+    })
+}
+
+/// Puts the predictions into the store and builds the rank's result (written by the caller,
+/// last, so its presence means the rank is complete).
+fn write_predictions(
+    store: &BlockingStore,
+    ev: &InferEvent,
+    rank: u64,
+    model: &WarmModel,
+    inferred: Inferred,
+    timings: Timings,
+) -> Result<RankResult, HandlerError> {
+    let p = &ev.payload;
+    let bytes = std::fs::read(&inferred.predictions).map_err(|e| {
+        HandlerError::new(
+            kind::INTERNAL,
+            format!("{}: {e}", inferred.predictions.display()),
+        )
+    })?;
+    let pred_key = layout::predictions_key(&p.result_path, rank);
+    io::put(store, &p.data_bucket, &pred_key, Bytes::from(bytes))?;
+    let samples: u64 = inferred.files.iter().map(|f| f.samples).sum();
+    let infer_secs = timings.inference.max(1e-9);
+    Ok(RankResult {
+        total_cpu_time: inferred.cpu_seconds,
+        total_cpu_memory: 0.0,
+        execution_time: timings.inference / inferred.num_batches.max(1) as f64,
+        num_batches: inferred.num_batches,
         batch_size: p.batch_size,
         device: DEVICE.into(),
-        throughput_bps: bits / infer_secs,
+        throughput_bps: inferred.bits / infer_secs,
         sample_persec: samples as f64 / infer_secs,
         result_path: p.result_path.clone(),
         data_path: p.data_path.clone(),
         rank,
-        world_size: world,
+        world_size: p.world_size.trim().parse().unwrap_or(0),
         samples,
-        bits: bits as u64,
-        files,
+        bits: inferred.bits as u64,
+        files: inferred.files,
         wall_seconds: 0.0,
         timings,
         peak_rss_mb: 0.0,
-        threads: predictor.threads() as u64,
-        attempts: attempt,
+        threads: model.predictor.threads() as u64,
+        attempts: ev.attempt + 1,
         model: ev.run.model.to_string(),
-        untrained: loaded.untrained,
+        untrained: model.untrained,
         predictions: PredictionsRef {
             bucket: p.data_bucket.clone(),
             key: pred_key,
             format: "parquet".into(),
-            rows,
-            with_truth,
+            rows: inferred.rows,
+            with_truth: inferred.with_truth,
         },
         errors: Vec::new(),
         run_id: ev.run.run_id.clone(),
         cai_version: env!("CARGO_PKG_VERSION").into(),
         started_unix: 0.0,
         s3: Default::default(),
-    };
-    result.timings.write = t.elapsed().as_secs_f64();
-    let peak = usage::self_usage().peak_rss_mb;
-    result.total_cpu_memory = peak;
-    result.peak_rss_mb = peak;
-    result.wall_seconds = started.elapsed().as_secs_f64();
-    io::write_json(
-        &ctx.store,
-        &p.data_bucket,
-        &layout::rank_result_key(&p.result_path, rank),
-        &result,
-    )?;
-    Ok(digest(&result, "ok"))
+    })
+}
+
+/// The store requests of this invocation under the original's `s3_*` keys.
+fn s3_timing(s: &RequestStats) -> S3Timing {
+    S3Timing {
+        s3_num_requests: s.count,
+        s3_total_time: s.total_seconds,
+        s3_avg_time: s.mean_seconds(),
+        s3_min_time: s.min_seconds,
+        s3_max_time: s.max_seconds,
+        s3_first_request_time: s.first_request_unix,
+        s3_last_response_time: s.last_response_unix,
+    }
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// The small answer a rank returns to the Map (the full result is in the store).
@@ -375,13 +475,14 @@ pub fn is_valid_for(r: &RankResult, ev: &InferEvent) -> bool {
 /// loaded now (and kept for the next invocation); true when it came from the cache.
 fn load_model(
     ctx: &HandlerContext,
+    store: &BlockingStore,
     model: &ModelLocation,
     scratch: &std::path::Path,
 ) -> Result<(Arc<WarmModel>, bool), HandlerError> {
     let identity = match model {
         ModelLocation::Seed(n) => format!("seed:{n}"),
         ModelLocation::Store { bucket, key } => {
-            let (size, ms) = io::identity(&ctx.store, bucket, key)?.unwrap_or_default();
+            let (size, ms) = io::identity(store, bucket, key)?.unwrap_or_default();
             format!("{bucket}/{key}@{size}:{ms}")
         }
     };
@@ -389,7 +490,7 @@ fn load_model(
         return Ok((warm, true));
     }
     ctx.models.clear();
-    let loaded = load_weights(ctx, model, scratch)?;
+    let loaded = load_weights(store, model, scratch)?;
     let warm = Arc::new(WarmModel::new(identity, loaded, ctx.threads));
     ctx.models.put(warm.clone());
     Ok((warm, false))
@@ -398,7 +499,7 @@ fn load_model(
 /// Loads the weights from the store (in place for a local store, via scratch otherwise) or
 /// from a seed.
 fn load_weights(
-    ctx: &HandlerContext,
+    store: &BlockingStore,
     model: &ModelLocation,
     scratch: &std::path::Path,
 ) -> Result<LoadedModel, HandlerError> {
@@ -408,7 +509,7 @@ fn load_weights(
             cai_model::load_model(&WeightSource::Seed(*n)).map_err(|e| bad(e.to_string()))
         }
         ModelLocation::Store { bucket, key } => {
-            let copy = io::local_copy(&ctx.store, bucket, key, scratch).map_err(|e| {
+            let copy = io::local_copy(store, bucket, key, scratch).map_err(|e| {
                 if e.is_not_found() {
                     bad("not found in the store (set `model` in the payload to another key, or \"seed:0\" for random weights)".into())
                 } else {
