@@ -21,6 +21,7 @@ mod observe;
 mod path;
 mod retry;
 mod run;
+mod s3;
 mod template;
 mod timestamp;
 
@@ -29,6 +30,7 @@ pub use error::{error_names, DefinitionError};
 pub use invoke::{TaskCall, TaskFailure, TaskInvoker};
 pub use observe::{Event, NoopObserver, Observer};
 pub use run::{execute, ExecOptions, Execution, Sleeper, Status, UNBOUNDED_MAP_WORKERS};
+pub use s3::{ListPage, MemoryS3, ObjectEntry, S3Access, S3Failure, ITEM_READER_MAX_BYTES};
 
 /// RFC 3339 UTC text of a time, as `$$.Execution.StartTime` shows it; exported so engines
 /// print start and end times the same way.

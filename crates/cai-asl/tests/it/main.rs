@@ -6,5 +6,6 @@ mod common;
 mod choice;
 mod io_processing;
 mod map;
+mod memory_s3;
 mod refusals;
 mod retry_catch;
