@@ -107,6 +107,11 @@ pub mod error_names {
     /// A distributed Map had more failed items than it tolerates.
     pub const EXCEED_TOLERATED_FAILURE_THRESHOLD: &str = "States.ExceedToleratedFailureThreshold";
 
+    /// A distributed Map's ItemReader could not read or decode its items.
+    pub const ITEM_READER_FAILED: &str = "States.ItemReaderFailed";
+    /// A distributed Map's ResultWriter could not export the results.
+    pub const RESULT_WRITER_FAILED: &str = "States.ResultWriterFailed";
+
     /// Every `States.*` name a Retry or Catch may mention.
     pub(crate) const KNOWN: &[&str] = &[
         ALL,
@@ -120,12 +125,12 @@ pub mod error_names {
         "States.HeartbeatTimeout",
         "States.Http.Socket",
         "States.IntrinsicFailure",
-        "States.ItemReaderFailed",
+        ITEM_READER_FAILED,
         "States.ParameterPathFailure",
         "States.Permissions",
         "States.QueryEvaluationError",
         "States.ResultPathMatchFailure",
-        "States.ResultWriterFailed",
+        RESULT_WRITER_FAILED,
     ];
 
     /// Errors that always fail the execution: no Retry or Catch applies to them.

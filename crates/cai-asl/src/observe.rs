@@ -20,7 +20,8 @@ pub enum Event<'a> {
     MapStarted {
         /// Map state name.
         state: &'a str,
-        /// Number of items.
+        /// Number of iterations or child executions (batches when the Map has an
+        /// ItemBatcher); the `index` of the item events below counts these.
         items: usize,
     },
     /// A Map item (an iteration, or a child execution when distributed) started.

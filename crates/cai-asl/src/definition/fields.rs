@@ -31,15 +31,6 @@ const UNSUPPORTED: &[(&str, &str)] = &[
         "ToleratedFailureCountPath",
         "values from *Path fields are not implemented; use ToleratedFailureCount",
     ),
-    ("ItemReader", "Map items come only from ItemsPath"),
-    (
-        "ItemBatcher",
-        "items are not batched; each item is one iteration",
-    ),
-    (
-        "ResultWriter",
-        "Map results are returned in the state output",
-    ),
     (
         "Credentials",
         "cross-account task credentials are not implemented",

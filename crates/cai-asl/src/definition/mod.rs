@@ -1,9 +1,12 @@
 //! The parsed, validated state machine.
 
+mod batcher;
 pub(crate) mod fields;
 mod parse;
 mod policy;
+mod reader;
 mod validate;
+mod writer;
 
 use std::collections::BTreeMap;
 
@@ -14,6 +17,10 @@ use crate::path::Path;
 use crate::retry::{Catcher, Retrier};
 use crate::template::Template;
 use crate::DefinitionError;
+
+pub(crate) use batcher::{Bound, ItemBatcher};
+pub(crate) use reader::{InputFormat, ItemReader, MaxItems, ReaderSource};
+pub(crate) use writer::ResultWriter;
 
 /// A state machine definition that parsed and passed validation, ready for
 /// [`crate::execute`]. Only the supported ASL subset ever gets this far.
@@ -142,12 +149,25 @@ pub(crate) enum MapMode {
     Distributed,
 }
 
+/// ProcessorConfig.ExecutionType of a distributed Map: how AWS runs (and bills) its
+/// child executions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExecutionType {
+    Standard,
+    Express,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct MapState {
     pub items_path: Path,
+    pub item_reader: Option<ItemReader>,
+    pub item_batcher: Option<ItemBatcher>,
+    pub result_writer: Option<ResultWriter>,
     pub item_selector: Option<Template>,
     pub processor: StateMachine,
     pub mode: MapMode,
+    /// STANDARD when not given (and for inline Maps, where it has no meaning).
+    pub execution_type: ExecutionType,
     pub label: Option<String>,
     /// 0 = unlimited.
     pub max_concurrency: u64,

@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use super::fields::Fields;
 use super::{
-    policy, validate, ChoiceState, Definition, FailState, FailText, MapMode, MapState, PassState,
-    ResultPath, Select, State, StateKind, StateMachine, TaskState, Transition,
+    batcher, policy, reader, validate, writer, ChoiceState, Definition, ExecutionType, FailState,
+    FailText, MapMode, MapState, PassState, ResultPath, Select, State, StateKind, StateMachine,
+    TaskState, Transition,
 };
 use crate::choice::parse_branch;
 use crate::path::Path;
@@ -108,6 +109,9 @@ fn state(path: &str, v: &Value) -> Result<State, DefinitionError> {
             allowed(
                 &[
                     "ItemsPath",
+                    "ItemReader",
+                    "ItemBatcher",
+                    "ResultWriter",
                     "ItemSelector",
                     "Parameters",
                     "ItemProcessor",
@@ -244,7 +248,7 @@ fn map(f: &Fields<'_>) -> Result<MapState, DefinitionError> {
         (None, None) => return Err(f.invalid("ItemProcessor", "is required")),
     };
     let pf = Fields::new(f.path(), field, processor)?;
-    let mode = if field == "ItemProcessor" {
+    let (mode, execution_type) = if field == "ItemProcessor" {
         pf.check_allowed(
             "a Map's ItemProcessor",
             &["StartAt", "States", "Comment", "ProcessorConfig"],
@@ -252,23 +256,49 @@ fn map(f: &Fields<'_>) -> Result<MapState, DefinitionError> {
         processor_mode(&pf)?
     } else {
         pf.check_allowed("a Map's Iterator", &["StartAt", "States", "Comment"])?;
-        MapMode::Inline
+        (MapMode::Inline, ExecutionType::Standard)
     };
     let machine = machine(&pf, &format!("{}.{field}.", f.path()))?;
     let tolerated_failure_count = f.uint("ToleratedFailureCount", 0)?;
     let tolerated_failure_percentage = f.number("ToleratedFailurePercentage", 0.0, 100.0)?;
     if mode == MapMode::Inline {
-        for field in ["ToleratedFailureCount", "ToleratedFailurePercentage"] {
+        for field in [
+            "ToleratedFailureCount",
+            "ToleratedFailurePercentage",
+            "ItemReader",
+            "ItemBatcher",
+            "ResultWriter",
+        ] {
             if f.has(field) {
                 return Err(f.invalid(field, "only applies to a DISTRIBUTED Map"));
             }
         }
     }
+    let item_reader = match f.has("ItemReader") {
+        true => Some(reader::item_reader(f)?),
+        false => None,
+    };
+    if item_reader.is_some() && f.has("ItemsPath") {
+        return Err(f.invalid(
+            "ItemsPath",
+            "cannot be combined with ItemReader: ItemsPath only selects items from the state input",
+        ));
+    }
     Ok(MapState {
         items_path: f.opt_path("ItemsPath", true)?.unwrap_or_else(root),
+        item_reader,
+        item_batcher: match f.has("ItemBatcher") {
+            true => Some(batcher::item_batcher(f)?),
+            false => None,
+        },
+        result_writer: match f.has("ResultWriter") {
+            true => Some(writer::result_writer(f)?),
+            false => None,
+        },
         item_selector,
         processor: machine,
         mode,
+        execution_type,
         label: f.str("Label")?.map(str::to_string),
         max_concurrency: f.uint("MaxConcurrency", 0)?.unwrap_or(0),
         tolerated_failure_count,
@@ -280,9 +310,9 @@ fn map(f: &Fields<'_>) -> Result<MapState, DefinitionError> {
     })
 }
 
-fn processor_mode(pf: &Fields<'_>) -> Result<MapMode, DefinitionError> {
+fn processor_mode(pf: &Fields<'_>) -> Result<(MapMode, ExecutionType), DefinitionError> {
     let Some(config) = pf.get("ProcessorConfig") else {
-        return Ok(MapMode::Inline);
+        return Ok((MapMode::Inline, ExecutionType::Standard));
     };
     let cf = Fields::new(pf.path(), &pf.name("ProcessorConfig"), config)?;
     cf.check_allowed("a ProcessorConfig", &["Mode", "ExecutionType"])?;
@@ -291,15 +321,16 @@ fn processor_mode(pf: &Fields<'_>) -> Result<MapMode, DefinitionError> {
         Some("DISTRIBUTED") => MapMode::Distributed,
         Some(_) => return Err(cf.invalid("Mode", "must be \"INLINE\" or \"DISTRIBUTED\"")),
     };
-    match cf.str("ExecutionType")? {
-        None => {}
+    let execution_type = match cf.str("ExecutionType")? {
+        None => ExecutionType::Standard,
         Some(_) if mode == MapMode::Inline => {
             return Err(cf.invalid("ExecutionType", "only applies to a DISTRIBUTED Map"))
         }
-        Some("STANDARD" | "EXPRESS") => {}
+        Some("STANDARD") => ExecutionType::Standard,
+        Some("EXPRESS") => ExecutionType::Express,
         Some(_) => return Err(cf.invalid("ExecutionType", "must be \"STANDARD\" or \"EXPRESS\"")),
-    }
-    Ok(mode)
+    };
+    Ok((mode, execution_type))
 }
 
 fn choice(f: &Fields<'_>) -> Result<ChoiceState, DefinitionError> {

@@ -59,7 +59,7 @@ pub(crate) fn run(
     let mut name: &str = &sm.start_at;
     let mut input = input;
     loop {
-        ex.shared.check_deadline()?;
+        ex.check_deadline()?;
         let (name_ref, state) = sm
             .states
             .get_key_value(name)
@@ -83,6 +83,10 @@ pub(crate) fn run(
             StateKind::Succeed => simple::succeed(state, input)?,
             StateKind::Fail(f) => return Err(simple::fail(&at, f, &input)),
         };
+        let output = match &step {
+            Step::Next(_, output) | Step::End(output) => output,
+        };
+        ex.check_size(output, || format!("The output of state `{name_ref}`"))?;
         match step {
             Step::Next(next, output) => {
                 name = next;

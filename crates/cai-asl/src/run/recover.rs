@@ -63,7 +63,7 @@ pub(crate) fn attempts<'s>(
                     attempt: retries,
                     delay,
                 });
-                at.ex.shared.sleep(delay)?;
+                at.ex.sleep(delay)?;
                 at.ex.count_transition();
                 continue;
             }

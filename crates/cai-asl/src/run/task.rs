@@ -25,9 +25,12 @@ pub(crate) fn run<'s>(
             Some(p) => io::template(p, &effective, &ctx, "Parameters")?,
             None => effective.clone(),
         };
+        at.ex.check_size(&input, || {
+            format!("The input of Task state `{}` after Parameters", at.name)
+        })?;
         let timeout = match (
             t.timeout_seconds.map(Duration::from_secs),
-            shared.remaining(),
+            at.ex.remaining(),
         ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -40,8 +43,11 @@ pub(crate) fn run<'s>(
             retry_count,
             map_item_index: at.item,
         });
-        shared.check_deadline()?;
+        at.ex.check_deadline()?;
         let result = result.map_err(Halt::Failed)?;
+        at.ex.check_size(&result, || {
+            format!("The result of Task state `{}`", at.name)
+        })?;
         let result = match &t.result_selector {
             Some(s) => io::template(s, &result, &ctx, "ResultSelector")?,
             None => result,

@@ -159,3 +159,53 @@ pub fn one_task(task: Value) -> Value {
     }
     serde_json::json!({"StartAt": "T", "States": {"T": t}})
 }
+
+/// Runs with the given options and no observer.
+pub fn run_opts(json: Value, input: Value, invoker: &FakeInvoker, opts: &ExecOptions) -> Execution {
+    execute(&def(json), input, invoker, &cai_asl::NoopObserver, opts)
+}
+
+/// Options with a recording sleeper and the given S3 stand-in.
+pub fn s3_opts(s3: &Arc<cai_asl::MemoryS3>) -> ExecOptions {
+    let (mut opts, _) = recording_opts(0);
+    opts.s3 = Some(s3.clone());
+    opts
+}
+
+/// A machine whose only state is a DISTRIBUTED Map (ExecutionType STANDARD) running the
+/// Task `work` per item, with `map_fields` merged into the Map state.
+pub fn distributed_map(map_fields: Value) -> Value {
+    let mut m = serde_json::json!({
+        "Type": "Map",
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+            "StartAt": "Work",
+            "States": {"Work": {"Type": "Task", "Resource": "work", "End": true}}
+        },
+        "End": true
+    });
+    for (k, v) in map_fields.as_object().unwrap() {
+        m[k] = v.clone();
+    }
+    serde_json::json!({"StartAt": "Map", "States": {"Map": m}})
+}
+
+/// The definition error for `json`, which must be refused.
+pub fn refused(json: Value) -> cai_asl::DefinitionError {
+    match Definition::from_value(json) {
+        Ok(_) => panic!("definition was accepted"),
+        Err(e) => e,
+    }
+}
+
+/// Asserts the error names `field` of state `path` and is (un)supported as expected.
+pub fn assert_refusal(e: &cai_asl::DefinitionError, path: &str, field: &str, unsupported: bool) {
+    assert_eq!(e.path(), path, "{e}");
+    assert_eq!(e.field(), Some(field), "{e}");
+    assert_eq!(
+        matches!(e, cai_asl::DefinitionError::Unsupported { .. }),
+        unsupported,
+        "{e}"
+    );
+    assert!(e.to_string().contains(field), "{e}");
+}

@@ -238,6 +238,7 @@ fn context_object_values() {
         state_machine_name: "cosmic".into(),
         sleeper: std::sync::Arc::new(|_| {}),
         jitter_seed: 0,
+        ..cai_asl::ExecOptions::default()
     };
     let e = execute(&def, json!({"x": 1}), &inv, &NoopObserver, &opts);
     let out = output(&e);

@@ -92,9 +92,6 @@ fn unsupported_fields_are_refused_by_name() {
         ("/States/Initialize", "Credentials"),
         ("/States/Initialize", "Arguments"),
         ("/States/Initialize", "Assign"),
-        ("/States/Map", "ItemReader"),
-        ("/States/Map", "ItemBatcher"),
-        ("/States/Map", "ResultWriter"),
         ("/States/Map", "MaxConcurrencyPath"),
         ("/States/Map", "ToleratedFailurePercentagePath"),
     ] {
