@@ -28,7 +28,10 @@ pub fn run() -> ExitCode {
     let mut stdin = BufReader::new(std::io::stdin().lock());
     loop {
         let mut line = String::new();
-        match (&mut stdin).take(MAX_LINE_BYTES as u64).read_line(&mut line) {
+        match (&mut stdin)
+            .take(MAX_LINE_BYTES as u64)
+            .read_line(&mut line)
+        {
             Ok(0) => return ExitCode::SUCCESS,
             Ok(_) => {}
             Err(e) => {

@@ -112,9 +112,7 @@ impl Backend for ProcessBackend {
         };
         let body = match serde_json::to_vec(input) {
             Ok(b) => b,
-            Err(e) => {
-                return Served::unstarted(failure("States.Runtime", e.to_string()))
-            }
+            Err(e) => return Served::unstarted(failure("States.Runtime", e.to_string())),
         };
         match process::run(&spec, &body) {
             Err(e) => Served::unstarted(failure(
@@ -164,7 +162,11 @@ impl Invoker {
         Invoker {
             backend,
             started: Instant::now(),
-            quota: Quota::from_fault_plan(std::env::var(cai_workflow::handlers::fault::ENV).ok().as_deref()),
+            quota: Quota::from_fault_plan(
+                std::env::var(cai_workflow::handlers::fault::ENV)
+                    .ok()
+                    .as_deref(),
+            ),
             memory_mib,
             overrides: (slots, threads),
             capacity: Mutex::new(capacity),
@@ -252,25 +254,32 @@ impl Invoker {
 
     /// Once the plan is known, size slots and threads to the ranks that have data.
     fn after_init(&self, out: &Value) {
-        if let (Ok(mut w), Some(body)) =
-            (self.world.lock(), out.get("body").and_then(Value::as_array))
-        {
-            *w = Some(body.len() as u64);
+        let (world, ranks) = planned_ranks(out);
+        if let (Ok(mut w), Some(world)) = (self.world.lock(), world) {
+            *w = Some(world);
         }
-        let ranks = out
-            .get("body")
-            .and_then(Value::as_array)
-            .map(|b| {
-                b.iter()
-                    .filter(|r| r.get("DATA_PATH").is_some_and(|d| !d.is_null()))
-                    .count()
-            })
-            .unwrap_or(1);
         let cap = Capacity::plan(ranks, self.memory_mib, self.overrides.0, self.overrides.1);
         *self.capacity.lock().expect("capacity lock") = cap;
         self.slots.resize(cap.slots);
         self.progress.planned(ranks as u64);
     }
+}
+
+/// (ranks, ranks with data) from Initialize's output: its items reference, or the inline
+/// `body` of the older definition shape.
+fn planned_ranks(out: &Value) -> (Option<u64>, usize) {
+    if let Some(items) = out.get("items") {
+        let count = items.get("count").and_then(Value::as_u64);
+        let with_data = items.get("with_data").and_then(Value::as_u64).unwrap_or(1);
+        return (count, with_data as usize);
+    }
+    let body = out.get("body").and_then(Value::as_array);
+    let with_data = body.map_or(1, |b| {
+        b.iter()
+            .filter(|r| r.get("DATA_PATH").is_some_and(|d| !d.is_null()))
+            .count()
+    });
+    (body.map(|b| b.len() as u64), with_data)
 }
 
 impl TaskInvoker for Invoker {

@@ -12,6 +12,7 @@ pub mod procfs;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod store_s3;
 pub mod throttle;
 pub mod worker;
 

@@ -15,8 +15,9 @@ use serde_json::Value;
 
 use crate::capacity::Capacity;
 use crate::invoker::{Backend, Invoker, ProcessBackend, LAMBDA_INVOKE};
-use crate::worker::WorkerBackend;
 use crate::progress::Progress;
+use crate::store_s3::StoreS3;
+use crate::worker::WorkerBackend;
 
 /// What to run and how.
 pub struct RunOptions {
@@ -133,6 +134,7 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
     let exec_opts = ExecOptions {
         name: name.clone(),
         state_machine_name: "cai".into(),
+        s3: Some(Arc::new(StoreS3::new(store.clone()))),
         ..ExecOptions::default()
     };
     let observer = RankObserver {
@@ -142,7 +144,9 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
     progress.finish();
 
     let invocations = invoker.records();
-    let transitions = exec.total_transitions();
+    // Standard executions bill transitions; Express children are billed per execution and
+    // duration instead.
+    let transitions = exec.transitions + exec.standard_children.transitions;
     let duration = exec
         .ended
         .duration_since(exec.started)
@@ -151,13 +155,17 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
     let world = invoker
         .world_size()
         .unwrap_or_else(|| world_size(&exec.output, p));
-    let performance = performance_row(
+    let mut performance = performance_row(
         world,
         &p.data_prefix,
         &invocations,
         p.settings.memory_mb,
         p.settings.architecture,
         transitions,
+    );
+    performance.add_express(
+        exec.express_children.executions,
+        exec.express_children.billed_duration.as_secs_f64(),
     );
     let execution = ExecutionRecord {
         name,
@@ -200,9 +208,15 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
 fn world_size(output: &Option<Value>, p: &Payload) -> u64 {
     output
         .as_ref()
-        .and_then(|o| o.get("body"))
-        .and_then(Value::as_array)
-        .map(|b| b.len() as u64)
+        .and_then(|o| {
+            o.pointer("/items/count")
+                .and_then(Value::as_u64)
+                .or_else(|| {
+                    o.get("body")
+                        .and_then(Value::as_array)
+                        .map(|b| b.len() as u64)
+                })
+        })
         .or(p.world_size)
         .or(p.file_limit)
         .unwrap_or(0)

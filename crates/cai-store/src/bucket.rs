@@ -6,8 +6,8 @@ use std::time::SystemTime;
 
 use bytes::{Bytes, BytesMut};
 use futures::TryStreamExt;
-use object_store::local::LocalFileSystem;
 use object_store::buffered::BufWriter;
+use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::io::AsyncWriteExt;
@@ -32,6 +32,8 @@ pub struct Entry {
     pub size: u64,
     /// Last modification time reported by the backend.
     pub last_modified: SystemTime,
+    /// The backend's entity tag, when it reports one (S3 always does).
+    pub e_tag: Option<String>,
 }
 
 /// The local filesystem backend and its canonical root, kept for symlink checks.
@@ -128,6 +130,7 @@ impl Bucket {
             key: parts.join("/"),
             size: meta.size,
             last_modified: meta.last_modified.into(),
+            e_tag: meta.e_tag,
         })
     }
 
@@ -185,7 +188,11 @@ impl Bucket {
     /// Creates the object only if no object exists at `key` (locally an exclusive create, on
     /// S3 a PUT with `If-None-Match: *`): `Ok(false)` when one already exists, so two writers
     /// racing for the same key cannot both win.
-    pub async fn put_if_absent(&self, key: &str, bytes: impl Into<Bytes>) -> Result<bool, StoreError> {
+    pub async fn put_if_absent(
+        &self,
+        key: &str,
+        bytes: impl Into<Bytes>,
+    ) -> Result<bool, StoreError> {
         let loc = self.checked(key)?;
         let opts = object_store::PutOptions {
             mode: object_store::PutMode::Create,
@@ -197,9 +204,10 @@ impl Bucket {
             .await
         {
             Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Ok(false)
-            }
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Ok(false),
             Err(e) => Err(StoreError::backend("create", &self.name, key, e)),
         }
     }
@@ -227,6 +235,7 @@ impl Bucket {
                 key: key.to_string(),
                 size: meta.size,
                 last_modified: meta.last_modified.into(),
+                e_tag: meta.e_tag,
             })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(StoreError::backend("head", &self.name, key, e)),

@@ -61,7 +61,7 @@ impl AccuracyAccumulator {
         self.z_sum += t;
         self.z_sq_sum += t * t;
         self.outliers += u64::from(dz.abs() > OUTLIER_DZ);
-        if dz.is_finite() && dz >= -DZ_RANGE && dz < DZ_RANGE {
+        if (-DZ_RANGE..DZ_RANGE).contains(&dz) {
             if self.bins.is_empty() {
                 self.bins = vec![0; BINS];
             }

@@ -14,6 +14,13 @@ pub const ARM_GB_SECOND: f64 = 0.000_013_333_4;
 pub const PER_REQUEST: f64 = 0.20 / 1_000_000.0;
 /// Step Functions Standard, $ per state transition.
 pub const PER_TRANSITION: f64 = 0.000_025;
+/// Step Functions Express, $ per execution (request).
+pub const EXPRESS_PER_REQUEST: f64 = 1.00 / 1_000_000.0;
+/// Step Functions Express, $ per GB-second of execution duration.
+pub const EXPRESS_GB_SECOND: f64 = 0.000_016_67;
+/// Memory an Express execution is billed for: 64 MB chunks of what it uses, at least one,
+/// and a workflow that only passes small payloads uses one.
+pub const EXPRESS_BILLED_GB: f64 = 64.0 / 1024.0;
 
 /// One function invocation as the engine measured (or Lambda reported) it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,10 +80,28 @@ pub struct PerformanceRow {
     pub compute_usd: f64,
     /// Requests part.
     pub request_usd: f64,
-    /// State transitions counted.
+    /// State transitions counted (Standard executions; Express ones are billed otherwise).
     pub state_transitions: u64,
     /// Transitions part.
     pub transition_usd: f64,
+    /// Distributed Map child executions of type EXPRESS.
+    #[serde(default)]
+    pub express_executions: u64,
+    /// Their part: per execution and per GB-second of duration (rounded up to 100 ms each).
+    #[serde(default)]
+    pub express_usd: f64,
+}
+
+impl PerformanceRow {
+    /// Adds the cost of `executions` Express child executions that were billed
+    /// `billed_seconds` in all (each rounded up to 100 ms).
+    pub fn add_express(&mut self, executions: u64, billed_seconds: f64) {
+        self.express_executions += executions;
+        let usd = executions as f64 * EXPRESS_PER_REQUEST
+            + billed_seconds * EXPRESS_BILLED_GB * EXPRESS_GB_SECOND;
+        self.express_usd += usd;
+        self.cost_usd += usd;
+    }
 }
 
 /// $ per GB-second for an architecture.
@@ -121,6 +146,8 @@ pub fn performance_row(
         request_usd,
         state_transitions,
         transition_usd,
+        express_executions: 0,
+        express_usd: 0.0,
     }
 }
 
@@ -154,5 +181,17 @@ mod tests {
         );
         assert_eq!(row.requests, 130);
         assert!((row.request_usd - 130.0 * 0.2e-6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn express_children_cost_requests_and_duration() {
+        let mut row = performance_row(1000, "25MB", &[], 2048, Architecture::X86_64, 5);
+        let before = row.cost_usd;
+        // 1,000 children of 12.4 s each, billed at 64 MB.
+        row.add_express(1000, 12_400.0);
+        let want = 1000.0 * 1e-6 + 12_400.0 * 0.0625 * 0.000_016_67;
+        assert!((row.express_usd - want).abs() < 1e-12);
+        assert!((row.cost_usd - before - want).abs() < 1e-12);
+        assert_eq!(row.express_executions, 1000);
     }
 }

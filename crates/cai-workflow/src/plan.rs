@@ -218,7 +218,10 @@ fn numbering_gaps(files: &[String], prefix: &str) -> Option<String> {
     let (count, more) = if missing.len() > 1_000 {
         ("over 1,000".to_string(), " and more".to_string())
     } else if missing.len() > 20 {
-        (missing.len().to_string(), format!(" and {} more", missing.len() - 20))
+        (
+            missing.len().to_string(),
+            format!(" and {} more", missing.len() - 20),
+        )
     } else {
         (missing.len().to_string(), String::new())
     };

@@ -86,7 +86,11 @@ pub(crate) struct Spawn<'a> {
 
 impl Worker {
     /// Starts `program worker` in its own process group.
-    pub fn start(spawn: &Spawn<'_>, id: u64, key: (&'static str, usize)) -> std::io::Result<Worker> {
+    pub fn start(
+        spawn: &Spawn<'_>,
+        id: u64,
+        key: (&'static str, usize),
+    ) -> std::io::Result<Worker> {
         let mut child = Command::new(spawn.program)
             .arg("worker")
             .envs(spawn.env.iter().map(|(k, v)| (k, v)))
@@ -129,7 +133,9 @@ impl Worker {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push(&chunk[..n]);
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(&chunk[..n]);
             }
         });
         // The child's handle is not kept: the worker is reaped with waitpid by pid.
@@ -157,10 +163,11 @@ impl Worker {
         procfs::reset_peak_rss(self.pid);
         let cpu_before = procfs::cpu_seconds(self.pid).unwrap_or(0.0);
         let mark = self.stderr.lock().unwrap_or_else(|e| e.into_inner()).total;
-        let sent = self
-            .stdin
-            .as_mut()
-            .map(|s| s.write_all(request).and_then(|()| s.write_all(b"\n")).and_then(|()| s.flush()));
+        let sent = self.stdin.as_mut().map(|s| {
+            s.write_all(request)
+                .and_then(|()| s.write_all(b"\n"))
+                .and_then(|()| s.flush())
+        });
         let ending = match sent {
             Some(Ok(())) => self.wait_answer(started, memory_mib, timeout),
             _ => self.reap("it stopped reading requests"),
@@ -190,7 +197,12 @@ impl Worker {
         }
     }
 
-    fn wait_answer(&mut self, started: Instant, memory_mib: u64, timeout: Option<Duration>) -> Ending {
+    fn wait_answer(
+        &mut self,
+        started: Instant,
+        memory_mib: u64,
+        timeout: Option<Duration>,
+    ) -> Ending {
         let limit_bytes = memory_mib.saturating_mul(1 << 20);
         loop {
             let poll = if started.elapsed() < Duration::from_millis(200) {
@@ -211,7 +223,9 @@ impl Worker {
                     };
                 }
                 Ok(Err(e)) => return self.reap(&format!("its response pipe failed: {e}")),
-                Err(RecvTimeoutError::Disconnected) => return self.reap("it closed its response pipe"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    return self.reap("it closed its response pipe")
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if procfs::resident_bytes(self.pid).is_some_and(|rss| rss > limit_bytes) {

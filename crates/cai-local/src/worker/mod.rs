@@ -120,11 +120,7 @@ impl Backend for WorkerBackend {
 }
 
 /// Maps a worker's ending to the result or the error Step Functions would see from Lambda.
-fn interpret(
-    r: &Report,
-    memory_mib: u64,
-    timeout: Option<Duration>,
-) -> Result<Value, TaskFailure> {
+fn interpret(r: &Report, memory_mib: u64, timeout: Option<Duration>) -> Result<Value, TaskFailure> {
     match &r.ending {
         Ending::Answered(Response::Ok(v)) => Ok(v.clone()),
         Ending::Answered(Response::Error(body)) => Err(errors::handler_error(body)),

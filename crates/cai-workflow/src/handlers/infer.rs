@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use cai_store::{BlockingStore, RequestLog, RequestStats};
 use cai_data::{Batch, Partition, PredictionMeta, PredictionWriter};
 use cai_model::{AstroMaeConfig, LoadedModel, WeightSource};
+use cai_store::{BlockingStore, RequestLog, RequestStats};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -226,7 +226,10 @@ fn infer(
         .suffix(".parquet")
         .tempfile_in(scratch)
         .map_err(|e| {
-            HandlerError::new(kind::INTERNAL, format!("scratch {}: {e}", scratch.display()))
+            HandlerError::new(
+                kind::INTERNAL,
+                format!("scratch {}: {e}", scratch.display()),
+            )
         })?
         .into_temp_path();
     let mut writer = PredictionWriter::create(&out, &meta, with_truth).map_err(internal)?;
@@ -234,7 +237,11 @@ fn infer(
     let cpu_before = usage::self_usage().cpu_seconds;
     let (mut num_batches, mut bits, mut files) = (0u64, 0f64, Vec::new());
     let mut batch = Batch::default();
-    let parts = inputs.keys.iter().zip(&inputs.parts).zip(&inputs.identities);
+    let parts = inputs
+        .keys
+        .iter()
+        .zip(&inputs.parts)
+        .zip(&inputs.identities);
     for ((key, part), &(file_bytes, modified_ms)) in parts {
         let [c, h, w] = part.image_shape();
         let bits_per_sample = (c * h * w * 32 + part.magnitude_width() * 64) as f64;

@@ -29,6 +29,8 @@ pub struct ItemsRef {
     pub key: String,
     /// Items (ranks) in it.
     pub count: u64,
+    /// Of those, ranks with at least one partition file.
+    pub with_data: u64,
     /// Where the Map's ResultWriter writes (`<result_path>/map`).
     pub results_prefix: String,
 }
@@ -130,9 +132,8 @@ fn check_same_plan(ctx: &HandlerContext, plan: &Plan) -> Result<(), HandlerError
         (Some(Value::String(d)), _) => d.clone(),
         // A plan.json of an older cai, which listed every rank.
         (_, Some(ranks)) => {
-            let ranks: Vec<RankPayload> = serde_json::from_value(ranks.clone()).map_err(|e| {
-                HandlerError::input(format!("{bucket}/{key}: field `ranks`: {e}"))
-            })?;
+            let ranks: Vec<RankPayload> = serde_json::from_value(ranks.clone())
+                .map_err(|e| HandlerError::input(format!("{bucket}/{key}: field `ranks`: {e}")))?;
             digest_of(ranks)
         }
         _ => {
@@ -175,6 +176,7 @@ fn write_items(ctx: &HandlerContext, plan: &Plan) -> Result<ItemsRef, HandlerErr
         bucket: bucket.clone(),
         key,
         count: plan.world_size,
+        with_data: plan.ranks_with_data(),
         results_prefix: layout::map_results_prefix(&plan.rank_template.result_path),
     })
 }

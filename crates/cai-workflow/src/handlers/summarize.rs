@@ -178,7 +178,8 @@ fn read_rank(
         run: plan.run.clone(),
         attempt: 0,
     };
-    let Some(r) = stored.filter(|r| is_valid_for(r, &ev) && (plan.run.resume || r.run_id == run_id))
+    let Some(r) =
+        stored.filter(|r| is_valid_for(r, &ev) && (plan.run.resume || r.run_id == run_id))
     else {
         return Ok(RankOutcome::Failed(failure_of(ctx, &rp, rank, run_id)));
     };

@@ -53,7 +53,7 @@ fn lexicographic(text: &str) -> Payload {
 
 fn rank_path(p: &Payload, rank: usize) -> DataPath {
     let plan = make_plan(p, &listing()).expect("plan");
-    plan.ranks[rank].data_path.clone()
+    plan.rank(rank as u64).data_path.clone()
 }
 
 #[test]
@@ -88,11 +88,11 @@ fn second_payload_is_refused_with_line_and_column() {
 fn world_11_matches_the_reports_log() {
     let p = lexicographic(FIRST);
     let plan = make_plan(&p, &listing()).unwrap();
-    assert_eq!(plan.ranks.len(), 11);
+    assert_eq!(plan.world_size as usize, 11);
     assert_eq!(rank_path(&p, 9), DataPath::One("100MB/107.pt".into()));
     assert_eq!(rank_path(&p, 10), DataPath::One("100MB/108.pt".into()));
     // The whole rank 10 payload, key for key and type for type, as the report's log shows.
-    let got = serde_json::to_value(&plan.ranks[10]).unwrap();
+    let got = serde_json::to_value(plan.rank(10)).unwrap();
     let want: serde_json::Value = serde_json::from_str(
         r#"{
           "S3_BUCKET": "cosmicai-data",
@@ -135,19 +135,19 @@ fn world_50_matches_the_reports_log() {
     let fixed = SECOND.replace(",\n}\n\"data_prefix\"", ",\n\"data_prefix\"");
     let p = lexicographic(&fixed);
     let plan = make_plan(&p, &listing()).unwrap();
-    assert_eq!(plan.ranks.len(), 50);
+    assert_eq!(plan.world_size as usize, 50);
     assert_eq!(rank_path(&p, 48), DataPath::One("100MB/25.pt".into()));
     assert_eq!(rank_path(&p, 49), DataPath::One("100MB/26.pt".into()));
-    assert_eq!(plan.ranks[49].world_size, "50");
+    assert_eq!(plan.rank(49).world_size, "50");
 }
 
 #[test]
 fn world_100_matches_the_reports_log() {
     let p = lexicographic(THIRD);
     let plan = make_plan(&p, &listing()).unwrap();
-    assert_eq!(plan.ranks.len(), 100);
+    assert_eq!(plan.world_size as usize, 100);
     assert_eq!(rank_path(&p, 99), DataPath::One("100MB/71.pt".into()));
-    assert_eq!(plan.ranks[99].rank, "99");
+    assert_eq!(plan.rank(99).rank, "99");
 }
 
 #[test]
@@ -165,18 +165,18 @@ fn more_ranks_than_files_get_null_and_lists_when_fewer() {
     p.world_size = Some(13);
     let plan = make_plan(&p, &listing()).unwrap();
     assert_eq!(
-        plan.ranks[10].data_path,
+        plan.rank(10).data_path,
         DataPath::One("100MB/11.pt".into())
     );
-    assert_eq!(plan.ranks[11].data_path, DataPath::None);
+    assert_eq!(plan.rank(11).data_path, DataPath::None);
     assert_eq!(
-        serde_json::to_value(&plan.ranks[12]).unwrap()["DATA_PATH"],
+        serde_json::to_value(plan.rank(12)).unwrap()["DATA_PATH"],
         serde_json::Value::Null
     );
     p.world_size = Some(4);
     let plan = make_plan(&p, &listing()).unwrap();
     assert_eq!(
-        serde_json::to_value(&plan.ranks[0]).unwrap()["DATA_PATH"],
+        serde_json::to_value(plan.rank(0)).unwrap()["DATA_PATH"],
         serde_json::json!(["100MB/1.pt", "100MB/2.pt", "100MB/3.pt"])
     );
 }
