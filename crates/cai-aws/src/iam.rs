@@ -420,9 +420,14 @@ pub fn lambda_policy(scope: &Scope, names: &StackNames, region: &str, account: &
 ///   `execution:NAME/*`, the map run's children, and `execution:NAME:*`).
 ///   `states:DescribeMapRun`, `ListMapRuns`, `UpdateMapRun` and `RedriveExecution` are not
 ///   listed there for the role: they are operator actions (console, `cai aws status`), made
-///   with the operator's credentials. No ItemReader/ResultWriter S3 permissions either: the
-///   items travel inline (`ItemsPath`), and results come back through the functions.
-pub fn states_policy(names: &StackNames, region: &str, account: &str) -> Value {
+///   with the operator's credentials.
+/// * The Map's ItemReader and ResultWriter, per
+///   <https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html> and
+///   `input-output-resultwriter.html`: `s3:GetObject` on exactly the items objects Initialize
+///   writes (`<result_path>/items.json` under each result prefix), and `s3:PutObject` (with the
+///   multipart actions a large result file needs) on exactly the Map's result folders
+///   (`<result_path>/map/...`). Nothing else of the data bucket.
+pub fn states_policy(scope: &Scope, names: &StackNames, region: &str, account: &str) -> Value {
     let functions: Vec<String> = DEPLOYED_HANDLERS
         .iter()
         .flat_map(|&h| {
@@ -454,9 +459,41 @@ pub fn states_policy(names: &StackNames, region: &str, account: &str) -> Value {
                     format!("arn:aws:states:{region}:{account}:execution:{sm}/*"),
                     format!("arn:aws:states:{region}:{account}:execution:{sm}:*")
                 ]
+            },
+            {
+                "Sid": "ReadMapItems",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": result_objects(scope, "items.json")
+            },
+            {
+                "Sid": "WriteMapResults",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:PutObject",
+                    "s3:GetObject",
+                    "s3:ListMultipartUploadParts",
+                    "s3:AbortMultipartUpload"
+                ],
+                "Resource": result_objects(scope, "map/*")
             }
         ]
     })
+}
+
+/// `tail` (an object name or `folder/*`) directly under each result prefix or under any
+/// result path inside one, e.g. `res/items.json` and `res/*/items.json`.
+fn result_objects(scope: &Scope, tail: &str) -> Vec<String> {
+    scope
+        .result_prefixes
+        .iter()
+        .flat_map(|p| {
+            [
+                s3_arn(&scope.data_bucket, Some(&format!("{p}/{tail}"))),
+                s3_arn(&scope.data_bucket, Some(&format!("{p}/*/{tail}"))),
+            ]
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -778,10 +815,10 @@ mod tests {
 
     #[test]
     fn states_policy_invokes_the_functions_and_runs_the_map() {
-        let p = states_policy(&names(), R, A);
+        let p = states_policy(&scope(), &names(), R, A);
         assert_eq!(p["Version"], POLICY_VERSION);
         assert_no_wildcards(&p);
-        assert_eq!(p["Statement"].as_array().unwrap().len(), 3);
+        assert_eq!(p["Statement"].as_array().unwrap().len(), 5);
 
         let invoke = statement(&p, "InvokeHandlers");
         assert_eq!(invoke["Effect"], "Allow");
@@ -823,5 +860,35 @@ mod tests {
             ])
         );
         assert!(track.get("Condition").is_none());
+
+        let s = scope();
+        let items = statement(&p, "ReadMapItems");
+        assert_eq!(items["Action"], "s3:GetObject");
+        let want: Vec<String> = s
+            .result_prefixes
+            .iter()
+            .flat_map(|r| {
+                [
+                    format!("arn:aws:s3:::{}/{r}/items.json", s.data_bucket),
+                    format!("arn:aws:s3:::{}/{r}/*/items.json", s.data_bucket),
+                ]
+            })
+            .collect();
+        assert_eq!(items["Resource"], json!(want));
+        let results = statement(&p, "WriteMapResults");
+        assert!(results["Action"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("s3:PutObject")));
+        for r in results["Resource"].as_array().unwrap() {
+            let r = r.as_str().unwrap();
+            assert!(r.ends_with("/map/*"), "{r}");
+            assert!(
+                s.result_prefixes
+                    .iter()
+                    .any(|p| r.contains(&format!(":::{}/{p}/", s.data_bucket))),
+                "{r}"
+            );
+        }
     }
 }

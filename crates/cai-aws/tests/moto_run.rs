@@ -152,14 +152,24 @@ fn dummy_zip() -> Vec<u8> {
     buf.into_inner()
 }
 
-/// What Initialize, each Infer and Summarize return, in invocation order.
+/// The rank payloads Initialize writes to `items.json` (moto runs no code): `pad` bytes of
+/// filler in each make them as large as real ones with long keys.
+fn rank_items(bucket: &str, world: u64, pad: usize) -> Value {
+    let filler = "p".repeat(pad);
+    Value::Array(
+        (0..world)
+            .map(|r| json!({"RANK": r.to_string(), "DATA_PATH": format!("parts/{filler}{r}.pt"), "DATA_BUCKET": bucket, "RESULT_PATH": "runs/r1"}))
+            .collect(),
+    )
+}
+
+/// What Initialize, each Infer and Summarize return, in invocation order; the items are in
+/// moto's S3 at `runs/r1/items.json` (see [`put_items`]).
 fn canned_results(bucket: &str, world: u64) -> Vec<Value> {
-    let ranks: Vec<Value> = (0..world)
-        .map(|r| json!({"RANK": r.to_string(), "DATA_PATH": format!("parts/{r}.pt"), "data_bucket": bucket, "result_path": "runs/r1"}))
-        .collect();
     let mut out = vec![json!({
         "statusCode": 200,
-        "body": ranks,
+        "items": {"bucket": bucket, "key": layout::items_key("runs/r1"), "count": world,
+                  "with_data": world, "results_prefix": layout::map_results_prefix("runs/r1")},
         "run": {"run_id": "moto-run", "memory_mb": 2048},
         "plan": {"bucket": bucket, "key": layout::plan_key("runs/r1")},
         "warnings": ["a warning from Initialize"],
@@ -192,8 +202,24 @@ fn summary(bucket: &str, world: u64) -> Value {
     })
 }
 
-/// Puts what Summarize and the ranks would write into moto's S3 through cai-store.
+/// Puts the Map's items where Initialize would, into moto's S3.
+async fn put_items(bucket: &str, world: u64, pad: usize) {
+    let store = Store::open(StoreConfig::S3Buckets).unwrap();
+    store
+        .bucket(bucket)
+        .unwrap()
+        .put(
+            &layout::items_key("runs/r1"),
+            rank_items(bucket, world, pad).to_string(),
+        )
+        .await
+        .unwrap();
+}
+
+/// Puts what Initialize, Summarize and the ranks would write into moto's S3 through
+/// cai-store.
 async fn put_results(bucket: &str, world: u64) -> Store {
+    put_items(bucket, world, 0).await;
     let store = Store::open(StoreConfig::S3Buckets).unwrap();
     let b = store.bucket(bucket).unwrap();
     let ranks: Vec<Value> = (0..world).map(|r| rank_result(bucket, r, world)).collect();
@@ -485,6 +511,50 @@ async fn without_report_lines_the_cost_comes_from_the_rank_results() {
     assert_eq!(
         (arn.state_machine.as_str(), arn.region.as_str()),
         (names.name(), region)
+    );
+}
+
+/// Step Functions' own ItemReader (moto's, executing the deployed definition) reads the rank
+/// items Initialize wrote, however many: here more than would fit in any state inline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_map_reads_more_items_than_fit_inline_from_s3() {
+    let region = "sa-east-1";
+    let Some(ctx) = support::moto_context(region).await else {
+        return;
+    };
+    moto_environment(&support::moto_endpoint().unwrap());
+    let world = 600;
+    let (names, bucket) = test_names("items");
+    let bucket = bucket.as_str();
+    let text = payload_text(bucket, world, 50);
+    deploy(&ctx, &names, &text, bucket).await;
+    put_items(bucket, world, 400).await;
+    let inline = rank_items(bucket, world, 400).to_string().len();
+    assert!(inline > 256 * 1024, "the items are {inline} bytes");
+    support::queue_lambda_results(region, &canned_results(bucket, world));
+
+    let started = execution::start(&ctx, &names, &text, None)
+        .await
+        .expect("start");
+    let mut rec = Recorder::default();
+    let info = execution::follow(&ctx, &started.execution_arn, POLL, &mut rec)
+        .await
+        .expect("follow");
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    let last = rec.counts.last().copied().expect("map-run counts");
+    assert_eq!((last.total, last.succeeded), (world, world), "{last:?}");
+
+    // The ResultWriter put its manifest under the run's map folder.
+    let store = Store::open(StoreConfig::S3Buckets).unwrap();
+    let listed = store
+        .bucket(bucket)
+        .unwrap()
+        .list(&layout::map_results_prefix("runs/r1"))
+        .await
+        .unwrap();
+    assert!(
+        listed.iter().any(|e| e.key.ends_with("/manifest.json")),
+        "{listed:?}"
     );
 }
 

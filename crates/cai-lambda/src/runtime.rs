@@ -70,6 +70,21 @@ impl From<Failure> for Diagnostic {
     }
 }
 
+/// Memory Lambda allocates one vCPU's worth of CPU for.
+pub const MB_PER_VCPU: u64 = 1_769;
+
+/// Inference threads for a function of `memory_mb`: the vCPUs that memory buys (one per
+/// 1,769 MB, rounded to the nearest, up to 6 at 10,240 MB), never more than the cores the
+/// sandbox shows. More threads than vCPUs would only share the same CPU time; fewer would
+/// leave paid-for vCPUs idle.
+pub fn threads_for_memory(memory_mb: Option<u64>, cores: usize) -> usize {
+    let vcpus = match memory_mb {
+        Some(m) => (((m + MB_PER_VCPU / 2) / MB_PER_VCPU) as usize).clamp(1, 6),
+        None => cores,
+    };
+    vcpus.min(cores.max(1))
+}
+
 /// Serves invocations until the Runtime API goes away. `started` is when the process
 /// started, for the cold-start line in the log.
 pub fn serve(started: Instant) -> Result<(), String> {
@@ -81,7 +96,11 @@ pub fn serve(started: Instant) -> Result<(), String> {
     let threads = std::env::var("CAI_THREADS")
         .ok()
         .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        .unwrap_or_else(|| {
+            let memory = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok();
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            threads_for_memory(memory.as_deref().and_then(|m| m.parse().ok()), cores)
+        });
     let ctx = Arc::new(HandlerContext::new(store, threads, std::env::temp_dir()));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -136,6 +155,18 @@ async fn call(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn threads_follow_the_vcpus_memory_buys() {
+        assert_eq!(threads_for_memory(Some(128), 2), 1);
+        assert_eq!(threads_for_memory(Some(1_769), 6), 1);
+        assert_eq!(threads_for_memory(Some(1_770), 6), 1);
+        assert_eq!(threads_for_memory(Some(2_700), 6), 2);
+        assert_eq!(threads_for_memory(Some(3_538), 6), 2);
+        assert_eq!(threads_for_memory(Some(10_240), 6), 6);
+        assert_eq!(threads_for_memory(Some(10_240), 2), 2);
+        assert_eq!(threads_for_memory(None, 3), 3);
+    }
 
     #[test]
     fn handler_comes_from_the_variable_then_the_function_name() {

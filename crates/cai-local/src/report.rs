@@ -58,6 +58,31 @@ pub fn execution_lines(r: &RunReport) -> Vec<(String, String)> {
         "Slots x threads".into(),
         format!("{} x {}", r.capacity.slots, r.capacity.threads),
     ));
+    let infer: Vec<_> = e
+        .invocations
+        .iter()
+        .filter(|i| i.handler == "infer")
+        .collect();
+    let cold = infer.iter().filter(|i| i.cold == Some(true)).count();
+    let warm = infer.iter().filter(|i| i.cold == Some(false)).count();
+    if cold + warm > 0 {
+        lines.push((
+            "Cold / warm starts".into(),
+            format!("{cold} / {warm} inference invocations"),
+        ));
+    }
+    if let Some(n) = e.throttled.filter(|&n| n > 0) {
+        lines.push((
+            "Throttled".into(),
+            format!("{n} invocations throttled and retried"),
+        ));
+    }
+    if let Some(b) = e.largest_state_bytes {
+        lines.push((
+            "Largest state".into(),
+            format!("{b} bytes (Step Functions' limit: 262144)"),
+        ));
+    }
     lines
 }
 

@@ -180,6 +180,8 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         end: cai_asl::rfc3339(exec.ended),
         duration_seconds: duration,
         invocations: invocations.clone(),
+        largest_state_bytes: Some(exec.largest_payload_bytes as u64),
+        throttled: Some(invoker.throttled() as u64),
     };
     let summary = record_in_summary(&store, p, &execution, &performance);
     let warnings = exec

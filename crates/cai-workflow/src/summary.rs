@@ -134,4 +134,11 @@ pub struct ExecutionRecord {
     pub duration_seconds: f64,
     /// Invocations by handler and outcome.
     pub invocations: Vec<crate::cost::InvocationStat>,
+    /// The largest input, output or result any state handled (UTF-8 JSON bytes), when the
+    /// engine measured it: how far the execution stayed under the 256 KiB state limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub largest_state_bytes: Option<u64>,
+    /// Invocations answered with a throttle (and retried by the definition), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttled: Option<u64>,
 }

@@ -5,7 +5,6 @@ use std::io;
 
 use serde_json::Value;
 
-use super::Halt;
 use crate::error::error_names;
 use crate::TaskFailure;
 
@@ -31,16 +30,6 @@ pub(crate) fn json_len(v: &Value) -> usize {
     let mut c = Counter(0);
     serde_json::to_writer(&mut c, v).expect("serializing a Value to a counter cannot fail");
     c.0
-}
-
-/// Fails with `States.DataLimitExceeded` when `v` is larger than `limit`; `what` names
-/// the payload ("the output of state `X`") and is only built on failure.
-pub(crate) fn check(limit: usize, v: &Value, what: impl FnOnce() -> String) -> Result<(), Halt> {
-    let size = json_len(v);
-    if size <= limit {
-        return Ok(());
-    }
-    Err(Halt::Failed(exceeded(limit, size, &what())))
 }
 
 /// The failure for a payload of `size` bytes.

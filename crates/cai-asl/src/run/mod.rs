@@ -132,6 +132,9 @@ pub struct Execution {
     /// Usage of the child executions of distributed Maps with `"ExecutionType":
     /// "EXPRESS"`, billed per execution and per GB-second of duration.
     pub express_children: ChildUsage,
+    /// The largest input, output or result any state handled, as UTF-8 JSON bytes: how close
+    /// the execution came to the payload limit.
+    pub largest_payload_bytes: usize,
     /// When the execution started.
     pub started: SystemTime,
     /// When it ended.
@@ -179,6 +182,8 @@ pub(crate) struct Shared<'a> {
     pub item_reader_max_bytes: u64,
     pub standard: usage::UsageCounter,
     pub express: usage::UsageCounter,
+    /// The largest payload any check has measured, bytes.
+    pub largest_payload: std::sync::atomic::AtomicUsize,
 }
 
 /// When an execution must stop, and the cause it then fails with.
@@ -233,7 +238,18 @@ impl Exec<'_> {
 
     /// Fails with `States.DataLimitExceeded` if `v` is over the payload quota.
     pub(crate) fn check_size(&self, v: &Value, what: impl FnOnce() -> String) -> Result<(), Halt> {
-        limit::check(self.shared.max_payload_bytes, v, what)
+        let size = limit::json_len(v);
+        self.shared
+            .largest_payload
+            .fetch_max(size, Ordering::Relaxed);
+        if size <= self.shared.max_payload_bytes {
+            return Ok(());
+        }
+        Err(Halt::Failed(limit::exceeded(
+            self.shared.max_payload_bytes,
+            size,
+            &what(),
+        )))
     }
 }
 
@@ -266,6 +282,7 @@ pub fn execute(
         item_reader_max_bytes: opts.item_reader_max_bytes,
         standard: usage::UsageCounter::default(),
         express: usage::UsageCounter::default(),
+        largest_payload: std::sync::atomic::AtomicUsize::new(0),
     };
     let sm = &opts.state_machine_name;
     let info = ExecInfo {
@@ -300,6 +317,7 @@ pub fn execute(
         child_transitions: standard_children.transitions + express_children.transitions,
         standard_children,
         express_children,
+        largest_payload_bytes: shared.largest_payload.into_inner(),
         started,
         ended: SystemTime::now(),
     }

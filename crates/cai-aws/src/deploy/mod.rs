@@ -332,7 +332,7 @@ pub async fn deploy(ctx: &AwsContext, spec: &DeploySpec) -> Result<Vec<Change>, 
         names,
         &names.states_role(),
         &iam::states_trust_policy(account),
-        &iam::states_policy(names, region, account),
+        &iam::states_policy(&spec.scope, names, region, account),
     )
     .await?;
     changes.push(c);

@@ -164,6 +164,8 @@ fn execution_record(
         end: rfc3339(&end),
         duration_seconds: duration,
         invocations: invocations.to_vec(),
+        largest_state_bytes: None,
+        throttled: None,
     }
 }
 

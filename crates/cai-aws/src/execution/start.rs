@@ -6,6 +6,7 @@ use crate::context::AwsContext;
 use crate::names::StackNames;
 use aws_sdk_sfn::operation::describe_state_machine::DescribeStateMachineError;
 use cai_workflow::definition::generate;
+use cai_workflow::settings::RunSettings;
 use cai_workflow::Payload;
 use serde_json::Value;
 use std::time::Duration;
@@ -49,6 +50,46 @@ pub struct Started {
     /// Set when the deployed definition had to be updated for this payload's settings: the
     /// line to show the user.
     pub definition_update: Option<String>,
+    /// Set when the Map's MaxConcurrency was lowered to what the account's Lambda
+    /// concurrency allows: the line to show the user.
+    pub concurrency_note: Option<String>,
+}
+
+/// Keeps the Map's MaxConcurrency within the account's unreserved Lambda concurrency
+/// (GetAccountSettings), since every child over it would only be throttled and retried.
+/// Returns the note to show when it lowered it; an account whose settings cannot be read
+/// keeps the payload's value (with a warning).
+pub async fn fit_concurrency(ctx: &AwsContext, settings: &mut RunSettings) -> Option<String> {
+    let account = match ctx.lambda().get_account_settings().send().await {
+        Ok(out) => out.account_limit,
+        Err(e) => {
+            tracing::warn!(
+                "lambda:GetAccountSettings: {}; keeping max_concurrency {}",
+                crate::context::error_text(&e),
+                settings.max_concurrency
+            );
+            return None;
+        }
+    };
+    let limit = account.and_then(|a| {
+        a.unreserved_concurrent_executions
+            .or(Some(a.concurrent_executions))
+            .filter(|&n| n > 0)
+    })?;
+    let limit = limit as u64;
+    let asked = settings.max_concurrency;
+    if asked != 0 && asked <= limit {
+        return None;
+    }
+    settings.max_concurrency = limit;
+    let asked = if asked == 0 {
+        "unlimited (Step Functions would start up to 10,000 at once)".to_string()
+    } else {
+        asked.to_string()
+    };
+    Some(format!(
+        "max_concurrency {asked} lowered to {limit}, the account's unreserved Lambda concurrency (lambda:GetAccountSettings); ask AWS for a higher quota to run more ranks at once"
+    ))
 }
 
 /// Validates the payload, checks the deployment's scope, brings the state machine's
@@ -61,9 +102,10 @@ pub async fn start(
     payload_text: &str,
     execution_name: Option<&str>,
 ) -> Result<Started, ExecutionError> {
-    let payload =
+    let mut payload =
         Payload::parse(payload_text).map_err(|e| ExecutionError::Payload(e.to_string()))?;
     check_scope(ctx, names, &payload).await?;
+    let concurrency_note = fit_concurrency(ctx, &mut payload.settings).await;
     let sm_arn = names.state_machine_arn(&ctx.region, &ctx.account);
     let wanted = generate(
         &payload.settings,
@@ -98,6 +140,7 @@ pub async fn start(
         execution_arn,
         name,
         definition_update,
+        concurrency_note,
     })
 }
 

@@ -162,7 +162,7 @@ async fn deploy_creates_everything_then_is_idempotent_and_updates_precisely() {
         &names.states_role(),
         &names,
         &iam::states_trust_policy(a),
-        &iam::states_policy(&names, r, a),
+        &iam::states_policy(&spec.scope, &names, r, a),
     )
     .await;
 

@@ -58,8 +58,11 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<u8> {
         let started = execution::start(&ctx, &names, &text, a.execution_name.as_deref())
             .await
             .with_context(|| format!("{}", a.payload.display()))?;
-        if let Some(update) = &started.definition_update {
-            eprintln!("{update}");
+        for note in [&started.concurrency_note, &started.definition_update]
+            .into_iter()
+            .flatten()
+        {
+            eprintln!("{note}");
         }
         if a.no_wait {
             println!("{}", started.execution_arn);

@@ -388,7 +388,12 @@ impl Env {
 
         let mut seen: BTreeMap<(String, u64), (u64, f32)> = BTreeMap::new();
         let mut with_data = Vec::new();
-        for rp in plan["ranks"].as_array().unwrap() {
+        // The plan keeps files and world size; the rank payloads are the Map's items.
+        assert!(plan.get("ranks").is_none(), "plan.json lists no ranks");
+        let items = self.json(result_path, "items.json");
+        let items = items.as_array().expect("items.json is a JSON array");
+        assert_eq!(Some(items.len() as u64), plan["world_size"].as_u64());
+        for rp in items {
             let rank: u64 = rp["RANK"].as_str().unwrap().parse().unwrap();
             let keys = data_path_keys(&rp["DATA_PATH"]);
             if keys.is_empty() {

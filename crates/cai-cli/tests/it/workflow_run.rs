@@ -21,7 +21,9 @@ fn happy_path_predicts_every_sample_once() {
     assert!(out.stdout.contains("res/happy"), "{}", out.stdout);
 
     let plan = env.json("res/happy", "plan.json");
-    let ranks = plan["ranks"].as_array().unwrap();
+    assert_eq!(plan["world_size"], 4);
+    let items = env.json("res/happy", "items.json");
+    let ranks = items.as_array().unwrap();
     assert_eq!(ranks.len(), 4);
     let paths: Vec<Vec<String>> = ranks
         .iter()
@@ -186,7 +188,8 @@ fn file_order_natural_and_lexicographic() {
             .iter()
             .map(|f| f.as_str().unwrap().to_string())
             .collect();
-        let ranks: Vec<Vec<String>> = plan["ranks"]
+        let ranks: Vec<Vec<String>> = env
+            .json(rp, "items.json")
             .as_array()
             .unwrap()
             .iter()

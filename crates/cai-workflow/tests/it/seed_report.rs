@@ -164,10 +164,7 @@ fn more_ranks_than_files_get_null_and_lists_when_fewer() {
     let mut p = Payload::parse(FIRST).unwrap();
     p.world_size = Some(13);
     let plan = make_plan(&p, &listing()).unwrap();
-    assert_eq!(
-        plan.rank(10).data_path,
-        DataPath::One("100MB/11.pt".into())
-    );
+    assert_eq!(plan.rank(10).data_path, DataPath::One("100MB/11.pt".into()));
     assert_eq!(plan.rank(11).data_path, DataPath::None);
     assert_eq!(
         serde_json::to_value(plan.rank(12)).unwrap()["DATA_PATH"],
