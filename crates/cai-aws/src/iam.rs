@@ -425,8 +425,9 @@ pub fn lambda_policy(scope: &Scope, names: &StackNames, region: &str, account: &
 ///   <https://docs.aws.amazon.com/step-functions/latest/dg/input-output-itemreader.html> and
 ///   `input-output-resultwriter.html`: `s3:GetObject` on exactly the items objects Initialize
 ///   writes (`<result_path>/items.json` under each result prefix), and `s3:PutObject` (with the
-///   multipart actions a large result file needs) on exactly the Map's result folders
-///   (`<result_path>/map/...`). Nothing else of the data bucket.
+///   multipart actions a large result file needs) on exactly the files the ResultWriter writes
+///   (`<result_path>/<map run id>/manifest.json`, `SUCCEEDED_n.json`, `FAILED_n.json`,
+///   `PENDING_n.json`). Nothing else of the data bucket.
 pub fn states_policy(scope: &Scope, names: &StackNames, region: &str, account: &str) -> Value {
     let functions: Vec<String> = DEPLOYED_HANDLERS
         .iter()
@@ -436,6 +437,15 @@ pub fn states_policy(scope: &Scope, names: &StackNames, region: &str, account: &
         })
         .collect();
     let sm = names.state_machine();
+    let map_result_files: Vec<String> = [
+        "manifest.json",
+        "SUCCEEDED_*.json",
+        "FAILED_*.json",
+        "PENDING_*.json",
+    ]
+    .iter()
+    .flat_map(|f| result_objects(scope, &format!("*/{f}")))
+    .collect();
     json!({
         "Version": POLICY_VERSION,
         "Statement": [
@@ -475,7 +485,8 @@ pub fn states_policy(scope: &Scope, names: &StackNames, region: &str, account: &
                     "s3:ListMultipartUploadParts",
                     "s3:AbortMultipartUpload"
                 ],
-                "Resource": result_objects(scope, "map/*")
+                "Resource": map_result_files
+
             }
         ]
     })
@@ -882,7 +893,17 @@ mod tests {
             .contains(&json!("s3:PutObject")));
         for r in results["Resource"].as_array().unwrap() {
             let r = r.as_str().unwrap();
-            assert!(r.ends_with("/map/*"), "{r}");
+            assert!(
+                [
+                    "/manifest.json",
+                    "/SUCCEEDED_*.json",
+                    "/FAILED_*.json",
+                    "/PENDING_*.json"
+                ]
+                .iter()
+                .any(|f| r.ends_with(f)),
+                "{r}"
+            );
             assert!(
                 s.result_prefixes
                     .iter()

@@ -169,7 +169,7 @@ fn canned_results(bucket: &str, world: u64) -> Vec<Value> {
     let mut out = vec![json!({
         "statusCode": 200,
         "items": {"bucket": bucket, "key": layout::items_key("runs/r1"), "count": world,
-                  "with_data": world, "results_prefix": layout::map_results_prefix("runs/r1")},
+                  "with_data": world},
         "run": {"run_id": "moto-run", "memory_mb": 2048},
         "plan": {"bucket": bucket, "key": layout::plan_key("runs/r1")},
         "warnings": ["a warning from Initialize"],
@@ -544,14 +544,9 @@ async fn the_map_reads_more_items_than_fit_inline_from_s3() {
     let last = rec.counts.last().copied().expect("map-run counts");
     assert_eq!((last.total, last.succeeded), (world, world), "{last:?}");
 
-    // The ResultWriter put its manifest under the run's map folder.
+    // The ResultWriter put its manifest under the run's result path.
     let store = Store::open(StoreConfig::S3Buckets).unwrap();
-    let listed = store
-        .bucket(bucket)
-        .unwrap()
-        .list(&layout::map_results_prefix("runs/r1"))
-        .await
-        .unwrap();
+    let listed = store.bucket(bucket).unwrap().list("runs/r1").await.unwrap();
     assert!(
         listed.iter().any(|e| e.key.ends_with("/manifest.json")),
         "{listed:?}"

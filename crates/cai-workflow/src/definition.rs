@@ -8,7 +8,8 @@
 //!
 //! No state's input or output grows with the world size: Initialize writes the rank payloads
 //! to `<result_path>/items.json` and the Map reads them with an ItemReader; the Map's results
-//! go to S3 through a ResultWriter (`<result_path>/map/`) and are not kept in the state.
+//! go to S3 through a ResultWriter (`<result_path>/<map run id>/`) and are not kept in the
+//! state.
 
 use serde_json::{json, Map, Value};
 
@@ -121,7 +122,12 @@ pub fn generate(run: &RunSettings, fns: &Functions) -> Value {
         "ResultWriter".into(),
         json!({
             "Resource": "arn:aws:states:::s3:putObject",
-            "Parameters": { "Bucket.$": "$.items.bucket", "Prefix.$": "$.items.results_prefix" }
+            // From the execution input (the payload), not the Map's input: evaluated the same
+            // way whenever the results are written.
+            "Parameters": {
+                "Bucket.$": "$$.Execution.Input.data_bucket",
+                "Prefix.$": "$$.Execution.Input.result_path"
+            }
         }),
     );
     map.insert("ResultPath".into(), Value::Null);

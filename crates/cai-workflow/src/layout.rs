@@ -12,11 +12,6 @@ pub fn items_key(result_path: &str) -> String {
     format!("{result_path}/items.json")
 }
 
-/// Where the Distributed Map's ResultWriter puts its manifest and result files.
-pub fn map_results_prefix(result_path: &str) -> String {
-    format!("{result_path}/map")
-}
-
 /// A rank's result, as in the original.
 pub fn rank_result_key(result_path: &str, rank: u64) -> String {
     format!("{result_path}/{rank}.json")

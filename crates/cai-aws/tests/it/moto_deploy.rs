@@ -304,15 +304,23 @@ async fn deployed_definition_runs_on_moto_with_canned_results() {
     deploy::deploy(&ctx, &spec).await.unwrap();
     drain_canned_results(&ctx).await;
 
-    // Initialize's output is the rank payloads under `body` plus the run settings; each
-    // rank's Infer returns its result; Summarize returns the summary. moto runs no code, so
-    // these are queued in invocation order (all Infer results look alike, so their order
+    // Initialize writes the rank payloads to items.json and returns where they are plus the
+    // run settings; the Map reads the items from S3; each rank's Infer returns its result;
+    // Summarize returns the summary. moto runs no code, so the items are put into its S3 and
+    // the results queued in invocation order (all Infer results look alike, so their order
     // within the Map does not matter).
     let ranks = [
         json!({"rank": 0, "file": "a.pt"}),
         json!({"rank": 1, "file": "b.pt"}),
     ];
-    let init = json!({ "body": ranks, "run": { "run_id": "moto-1" }, "result_path": "result/r1" });
+    support::put_s3_object(
+        "cosmicai-data",
+        "result/r1/items.json",
+        &json!(ranks).to_string(),
+    );
+    let items = json!({"bucket": "cosmicai-data", "key": "result/r1/items.json", "count": 2,
+                       "with_data": 2});
+    let init = json!({ "items": items, "run": { "run_id": "moto-1" }, "result_path": "result/r1" });
     let infer = json!({ "ok": true });
     let summary = json!({ "ranks": 2, "failed": 0 });
     support::queue_lambda_results(
@@ -367,7 +375,7 @@ async fn deployed_definition_runs_on_moto_with_canned_results() {
     );
     let output: Value = serde_json::from_str(done.output().unwrap()).unwrap();
     // The Map discards its results (ResultPath null); Summarize's lands under `summary`.
-    assert_eq!(output["body"], json!(ranks));
+    assert_eq!(output["items"], items);
     assert_eq!(output["run"], init["run"]);
     assert_eq!(output["summary"], summary);
     assert!(output.get("map_error").is_none(), "{output}");

@@ -64,3 +64,48 @@ pub fn queue_lambda_results(region: &str, results: &[serde_json::Value]) {
         "queueing canned Lambda results: {out:?}"
     );
 }
+
+/// Puts an object into moto's S3 (creating the bucket first if needed), as Initialize puts
+/// the Map's items there.
+pub fn put_s3_object(bucket: &str, key: &str, body: &str) {
+    let endpoint = moto_endpoint().expect("moto");
+    let put = |url: String, data: Option<&str>| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "-H",
+        ]);
+        // Signed-looking, so moto attributes the request to its default account.
+        cmd.arg("Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0");
+        if let Some(d) = data {
+            // Not curl's default form type, which moto would parse as a form.
+            cmd.args([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                "@-",
+            ]);
+            cmd.stdin(std::process::Stdio::piped());
+            let mut child = cmd
+                .arg(&url)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("curl");
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(d.as_bytes()).unwrap();
+            let out = child.wait_with_output().expect("curl");
+            return String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        let out = cmd.arg(&url).output().expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    put(format!("{endpoint}/{bucket}"), None);
+    let code = put(format!("{endpoint}/{bucket}/{key}"), Some(body));
+    assert_eq!(code, "200", "PUT s3://{bucket}/{key} on moto");
+}

@@ -188,6 +188,31 @@ fn moto_post(endpoint: &str, path: &str, body: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// PUTs `body` as object `bucket/key` in moto's S3 (bucket created first if needed), where
+/// Initialize would have written it.
+fn moto_put_object(endpoint: &str, bucket: &str, key: &str, body: &str) {
+    let put = |url: String, data: &str| {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"])
+            // Signed-looking, so moto attributes the request to its default account, and not
+            // curl's default form type, which moto would parse as a form.
+            .args(["-H", "Content-Type: application/json", "-H"])
+            .arg("Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0")
+            .arg("-d")
+            .arg(data)
+            .arg(url)
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    put(format!("{endpoint}/{bucket}"), "");
+    assert_eq!(
+        put(format!("{endpoint}/{bucket}/{key}"), body),
+        "200",
+        "PUT {bucket}/{key}"
+    );
+}
+
 /// Queues canned results for the next Lambda invocations in [`REGION`] (moto runs no code).
 fn queue_lambda_results(endpoint: &str, results: &[Value]) {
     let body = json!({
@@ -307,16 +332,22 @@ fn rank_payload(rank: u64, world: u64, data_path: &str) -> Value {
 }
 
 /// What the four handlers would return for the payload, in invocation order: Initialize
-/// (rank payloads under `body`, the run settings, where the plan is), two Infer digests,
-/// Summarize.
-fn canned_results(payload: &Value) -> Vec<Value> {
+/// (where the rank items are, the run settings, where the plan is), two Infer digests,
+/// Summarize. The rank items are put into moto's S3, as Initialize would write them.
+fn canned_results(endpoint: &str, payload: &Value) -> Vec<Value> {
     let mut run = cai_workflow::Payload::from_value(payload)
         .expect("the test payload is valid")
         .settings;
     run.run_id = format!("moto-cli-{}", std::process::id());
+    let items_key = cai_workflow::layout::items_key(RESULT_PATH);
+    let items = json!([
+        rank_payload(0, 2, "100MB/1.pt"),
+        rank_payload(1, 2, "100MB/2.pt")
+    ]);
+    moto_put_object(endpoint, BUCKET, &items_key, &items.to_string());
     let init = json!({
         "statusCode": 200,
-        "body": [rank_payload(0, 2, "100MB/1.pt"), rank_payload(1, 2, "100MB/2.pt")],
+        "items": { "bucket": BUCKET, "key": items_key, "count": 2, "with_data": 2 },
         "run": serde_json::to_value(&run).unwrap(),
         "plan": { "bucket": BUCKET, "key": cai_workflow::layout::plan_key(RESULT_PATH) },
         "warnings": [],
@@ -414,7 +445,7 @@ fn aws_package_deploy_run_status_destroy_against_moto() {
 
     // 4. An execution with canned Lambda results, not waited for.
     drain_canned_results(&endpoint, &format!("{name}-init"));
-    queue_lambda_results(&endpoint, &canned_results(&payload_v));
+    queue_lambda_results(&endpoint, &canned_results(&endpoint, &payload_v));
     let o = moto.cai(
         &["aws", "run", payload_s, "--name", &name, "--no-wait"],
         &[],

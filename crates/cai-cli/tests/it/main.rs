@@ -13,3 +13,4 @@ mod workflow_faults;
 mod workflow_inputs;
 mod workflow_resume;
 mod workflow_run;
+mod workflow_scale;

@@ -127,8 +127,14 @@ fn asl_definition_runs_like_the_generated_one() {
         900
     );
     let retry = &map["ItemProcessor"]["States"]["Infer"]["Retry"];
-    assert_eq!(retry[1]["MaxAttempts"], 2, "{retry}");
-    assert_eq!(retry[1]["JitterStrategy"], "NONE", "{retry}");
+    // The payload's policy comes after the permanent errors and Lambda's throttles.
+    assert_eq!(retry[2]["MaxAttempts"], 2, "{retry}");
+    assert_eq!(retry[2]["JitterStrategy"], "NONE", "{retry}");
+    assert_eq!(
+        retry[1]["ErrorEquals"][0], "Lambda.TooManyRequestsException",
+        "{retry}"
+    );
+    assert_eq!(retry[1]["JitterStrategy"], "FULL", "{retry}");
     for e in [
         "cai.InvalidInput",
         "cai.InvalidPartition",

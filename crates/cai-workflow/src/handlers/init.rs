@@ -31,8 +31,6 @@ pub struct ItemsRef {
     pub count: u64,
     /// Of those, ranks with at least one partition file.
     pub with_data: u64,
-    /// Where the Map's ResultWriter writes (`<result_path>/map`).
-    pub results_prefix: String,
 }
 
 /// The Initialize handler. `resume: true` (beside the payload, or in it) keeps ranks that
@@ -177,7 +175,6 @@ fn write_items(ctx: &HandlerContext, plan: &Plan) -> Result<ItemsRef, HandlerErr
         key,
         count: plan.world_size,
         with_data: plan.ranks_with_data(),
-        results_prefix: layout::map_results_prefix(&plan.rank_template.result_path),
     })
 }
 
