@@ -29,7 +29,7 @@ pub use fetch::{fetch, AwsRunReport, FetchOptions};
 pub use follow::{describe, follow, map_counts, ExecutionInfo, FollowProgress, MapCounts};
 pub use history::{history, invocations_in, transitions_in, HistoryItem};
 pub use pricing::{pick_invocations, priced_row, CostSource};
-pub use start::{check_scope, definition_changes, start, Started};
+pub use start::{check_scope, definition_changes, fit_concurrency, start, within_quota, Started};
 
 /// How often [`follow`] asks Step Functions about a running execution by default.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(2);

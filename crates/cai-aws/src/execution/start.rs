@@ -76,20 +76,27 @@ pub async fn fit_concurrency(ctx: &AwsContext, settings: &mut RunSettings) -> Op
             .or(Some(a.concurrent_executions))
             .filter(|&n| n > 0)
     })?;
-    let limit = limit as u64;
-    let asked = settings.max_concurrency;
+    let (fitted, note) = within_quota(settings.max_concurrency, limit as u64);
+    settings.max_concurrency = fitted;
+    note
+}
+
+/// `asked` (0: unlimited) kept within `limit`, and the note saying so when it had to change.
+pub fn within_quota(asked: u64, limit: u64) -> (u64, Option<String>) {
     if asked != 0 && asked <= limit {
-        return None;
+        return (asked, None);
     }
-    settings.max_concurrency = limit;
-    let asked = if asked == 0 {
+    let shown = if asked == 0 {
         "unlimited (Step Functions would start up to 10,000 at once)".to_string()
     } else {
         asked.to_string()
     };
-    Some(format!(
-        "max_concurrency {asked} lowered to {limit}, the account's unreserved Lambda concurrency (lambda:GetAccountSettings); ask AWS for a higher quota to run more ranks at once"
-    ))
+    (
+        limit,
+        Some(format!(
+            "max_concurrency {shown} lowered to {limit}, the account's unreserved Lambda concurrency (lambda:GetAccountSettings); ask AWS for a higher quota to run more ranks at once"
+        )),
+    )
 }
 
 /// Validates the payload, checks the deployment's scope, brings the state machine's

@@ -178,3 +178,15 @@ fn mixed_memory_sizes_are_priced_per_invocation() {
     let same = priced_row(1, &p, &inv[1..], &reps[1..], Architecture::X86_64, 6);
     assert!((same.compute_usd - 4.0 * gb_second_price(Architecture::X86_64)).abs() < 1e-12);
 }
+
+#[test]
+fn max_concurrency_stays_within_the_lambda_quota() {
+    assert_eq!(within_quota(50, 1000), (50, None));
+    assert_eq!(within_quota(1000, 1000), (1000, None));
+    let (n, note) = within_quota(0, 1000);
+    assert_eq!(n, 1000);
+    assert!(note.unwrap().contains("unlimited"));
+    let (n, note) = within_quota(5000, 900);
+    assert_eq!(n, 900);
+    assert!(note.unwrap().contains("5000 lowered to 900"));
+}

@@ -65,13 +65,19 @@ fn two_thousand_ranks_go_through_the_item_reader_each_sample_once() {
     let cold = infer.iter().filter(|i| i["cold"] == true).count();
     let warm = infer.iter().filter(|i| i["cold"] == false).count();
     assert!(cold <= 2, "at most one cold start per slot, got {cold}");
-    assert_eq!(cold + warm, ranks as usize, "cold or warm recorded for each");
+    assert_eq!(
+        cold + warm,
+        ranks as usize,
+        "cold or warm recorded for each"
+    );
     let workers: std::collections::BTreeSet<u64> = infer
         .iter()
         .map(|i| i["worker"].as_u64().expect("worker recorded"))
         .collect();
     assert!(workers.len() <= 2, "{workers:?}");
-    assert!(infer.iter().all(|i| i["started_seconds"].as_f64().is_some()));
+    assert!(infer
+        .iter()
+        .all(|i| i["started_seconds"].as_f64().is_some()));
 }
 
 /// The definition `cai asl` prints, turned back into the older inline shape: Initialize gets
@@ -151,7 +157,9 @@ fn throttled_invocations_are_retried_and_every_sample_counted_once() {
     );
     assert!(out.stdout.contains("throttled"), "{}", out.stdout);
     // A throttled call never ran: only successful invocations are recorded.
-    assert!(invocations(&summary, "infer").iter().all(|i| i["outcome"] == "ok"));
+    assert!(invocations(&summary, "infer")
+        .iter()
+        .all(|i| i["outcome"] == "ok"));
 }
 
 #[test]
@@ -163,7 +171,11 @@ fn payload_counts_are_bounded_and_named() {
         ("tolerated_failure_count", json!(1_000_000)),
         ("batch_size", json!(1 << 20)),
     ] {
-        let out = env.run(&env.payload("res/bounds", json!({ field: value })), &[], None);
+        let out = env.run(
+            &env.payload("res/bounds", json!({ field: value })),
+            &[],
+            None,
+        );
         out.expect_code(2);
         assert!(
             out.stderr.contains(&format!("field `{field}`")) && out.stderr.contains(" to "),
