@@ -50,6 +50,16 @@ fn serve(name: &str) -> Result<String, HandlerError> {
     }
     let event = serde_json::from_slice(&text)
         .map_err(|e| HandlerError::input(format!("the event is not JSON: {e}")))?;
+    let ctx = context_from_env()?;
+    let out = handler.call(&ctx, event)?;
+    serde_json::to_string(&out)
+        .map_err(|e| HandlerError::new(cai_workflow::error::kind::INTERNAL, e.to_string()))
+}
+
+/// The handler context an engine's child process gets: the store from `CAI_STORE`, inference
+/// threads from `CAI_THREADS` (else every core), scratch from `CAI_SCRATCH` (else the system's
+/// temporary folder).
+pub fn context_from_env() -> Result<HandlerContext, HandlerError> {
     let config = StoreConfig::from_env()
         .map_err(|e| HandlerError::input(format!("{STORE_ENV_VAR}: {e}")))?;
     let store = BlockingStore::open(config).map_err(HandlerError::store)?;
@@ -57,12 +67,9 @@ fn serve(name: &str) -> Result<String, HandlerError> {
         .ok()
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| crate::common::threads(None));
-    let ctx = HandlerContext::new(
+    Ok(HandlerContext::new(
         store,
         threads,
         std::env::var_os("CAI_SCRATCH").map_or_else(std::env::temp_dir, Into::into),
-    );
-    let out = handler.call(&ctx, event)?;
-    serde_json::to_string(&out)
-        .map_err(|e| HandlerError::new(cai_workflow::error::kind::INTERNAL, e.to_string()))
+    ))
 }

@@ -11,7 +11,6 @@ use std::os::fd::FromRawFd;
 use std::process::ExitCode;
 
 use cai_local::worker::protocol::{Request, Response, MAX_LINE_BYTES};
-use cai_store::{BlockingStore, StoreConfig, STORE_ENV_VAR};
 use cai_workflow::handlers::{Handler, HandlerContext};
 use cai_workflow::HandlerError;
 
@@ -24,7 +23,9 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let context = context();
+    // The context every invocation shares, or why there is none (then every invocation
+    // answers that error, as a handler would).
+    let context = crate::handler::context_from_env();
     let mut stdin = BufReader::new(std::io::stdin().lock());
     loop {
         let mut line = String::new();
@@ -70,23 +71,6 @@ fn response_pipe() -> std::io::Result<File> {
         }
         Ok(File::from_raw_fd(fd))
     }
-}
-
-/// The context every invocation of this worker shares, or why there is none (then every
-/// invocation answers that error, as a handler would).
-fn context() -> Result<HandlerContext, HandlerError> {
-    let config = StoreConfig::from_env()
-        .map_err(|e| HandlerError::input(format!("{STORE_ENV_VAR}: {e}")))?;
-    let store = BlockingStore::open(config).map_err(HandlerError::store)?;
-    let threads = std::env::var("CAI_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| crate::common::threads(None));
-    Ok(HandlerContext::new(
-        store,
-        threads,
-        std::env::var_os("CAI_SCRATCH").map_or_else(std::env::temp_dir, Into::into),
-    ))
 }
 
 fn serve(

@@ -100,9 +100,7 @@ impl Backend for ProcessBackend {
         timeout: Option<Duration>,
         threads: usize,
     ) -> Served {
-        let mut env = self.env.clone();
-        env.push(("CAI_THREADS".into(), threads.to_string()));
-        env.push(("RAYON_NUM_THREADS".into(), threads.to_string()));
+        let env = with_threads(&self.env, threads);
         let spec = ProcessSpec {
             program: self.program.clone(),
             args: vec!["handler".into(), handler.name().into()],
@@ -132,6 +130,14 @@ impl Backend for ProcessBackend {
             },
         }
     }
+}
+
+/// `env` plus the variables that give an invocation `threads` inference threads.
+pub(crate) fn with_threads(env: &[(String, String)], threads: usize) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    env.push(("CAI_THREADS".into(), threads.to_string()));
+    env.push(("RAYON_NUM_THREADS".into(), threads.to_string()));
+    env
 }
 
 /// Runs Task invocations through a backend, at most `slots` at once.

@@ -58,9 +58,7 @@ impl WorkerBackend {
         if let Some(w) = reused {
             return Ok((w, false));
         }
-        let mut env = self.env.clone();
-        env.push(("CAI_THREADS".into(), key.1.to_string()));
-        env.push(("RAYON_NUM_THREADS".into(), key.1.to_string()));
+        let env = crate::invoker::with_threads(&self.env, key.1);
         let spawn = Spawn {
             program: &self.program,
             env: &env,
