@@ -11,6 +11,7 @@ mod data;
 mod demo;
 mod handler;
 mod predict;
+mod report;
 mod run;
 
 use std::process::ExitCode;
@@ -40,6 +41,9 @@ enum Command {
     /// The same workflow on AWS Step Functions + Lambda: package, deploy, run, status, destroy.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
+    /// Draw runs as one self-contained HTML page: redshift accuracy, invocation timeline,
+    /// per-rank throughput and memory, cost, and scaling across runs.
+    Report(report::ReportArgs),
     /// Print the workflow's Amazon States Language definition.
     Asl(asl::AslArgs),
     /// Predict redshifts for every sample of the input partitions and write them to a file.
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Data(cmd) => data::run(cmd, cli.quiet).map(|()| 0),
         Command::Run(args) => run::run(args, cli.quiet),
         Command::Demo(args) => demo::run(args, cli.quiet),
+        Command::Report(args) => report::run(args),
         Command::Asl(args) => asl::run(args).map(|()| 0),
         Command::Aws(cmd) => aws::run(cmd, cli.quiet),
         Command::Handler { .. } => unreachable!("served above"),

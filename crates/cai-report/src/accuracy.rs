@@ -356,7 +356,7 @@ mod tests {
             let t = (i % 37) as f32 / 100.0;
             let p = t + ((i % 7) as f32 - 3.0) / 100.0;
             one.add(p, Some(t));
-            let half = if i % 2 == 0 { &mut a } else { &mut b };
+            let half = if i % 2u32 == 0 { &mut a } else { &mut b };
             half.add(p, Some(t));
         }
         let (m, o) = (a.merge(b).finish().unwrap(), one.finish().unwrap());

@@ -76,7 +76,10 @@ pub fn timeline(run: &RunData) -> Option<Timeline> {
         .and_then(|s| s.execution.as_ref())
         .map_or(&[], |e| &e.invocations[..]);
     let phases = phases_by_rank(run);
-    let mut infer = invocations.iter().filter(|i| i.handler == "infer").peekable();
+    let mut infer = invocations
+        .iter()
+        .filter(|i| i.handler == "infer")
+        .peekable();
     let timed = infer.peek().is_some() && infer.all(|i| i.started_seconds.is_some());
     if timed {
         return Some(from_offsets(invocations, &phases));

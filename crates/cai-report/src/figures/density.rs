@@ -266,6 +266,10 @@ pub fn figure(acc: &AccuracyData, m: &Metrics, untrained: bool) -> Result<Figure
                 continue;
             }
             last = py;
+            // The top edge only when it says more than the last level's own edge.
+            if k == levels && edges[levels - 1] == g.max() {
+                continue;
+            }
             let label = if k == levels { g.max() } else { e };
             root.draw(&PathElement::new(vec![(px, py), (px + 6, py)], style::INK))?;
             root.draw(&Text::new(

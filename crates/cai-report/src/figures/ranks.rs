@@ -18,6 +18,12 @@ struct Panel<'a> {
     reference: Option<(f64, RGBColor)>,
 }
 
+/// Tick count for a rank axis ending at `max`: one per rank for a few, about ten beyond
+/// (labels only on whole ranks).
+pub fn rank_ticks(max: f64) -> usize {
+    (max.max(0.0) as usize + 2).clamp(2, 11)
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     if v.is_empty() {
         return 0.0;
@@ -27,6 +33,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn draw_panel(area: &Area<'_>, p: &Panel<'_>, x: (f64, f64), x_desc: &str) -> Drawn {
+    let rank_ticks = rank_ticks(x.1);
     let top = p
         .points
         .iter()
@@ -47,7 +54,14 @@ fn draw_panel(area: &Area<'_>, p: &Panel<'_>, x: (f64, f64), x_desc: &str) -> Dr
         .y_desc(p.y_desc)
         .axis_desc_style(style::axis_title())
         .label_style(style::ticks())
-        .x_label_formatter(&|v| format::tick(*v))
+        .x_labels(rank_ticks)
+        .x_label_formatter(&|v| {
+            if v.fract() == 0.0 {
+                format::tick(*v)
+            } else {
+                String::new()
+            }
+        })
         .y_label_formatter(&|v| format::tick(*v))
         .light_line_style(TRANSPARENT)
         .bold_line_style(style::GRID)

@@ -32,6 +32,7 @@ pub fn figure(run: &RunData) -> Result<Option<Figure>, ReportError> {
     let top = rows.iter().map(|r| r.1).fold(0.0, f64::max).max(1e-6) * 1.15;
     let max_rank = rows.iter().map(|r| r.0).fold(0.0, f64::max);
     let pad = (max_rank * 0.02).max(0.5);
+    let rank_ticks = super::ranks::rank_ticks(max_rank);
     let mut entries = series::entries(rows.len(), "total time in requests", style::SKY);
     entries.extend(series::entries(
         rows.len(),
@@ -56,7 +57,14 @@ pub fn figure(run: &RunData) -> Result<Option<Figure>, ReportError> {
             .y_desc("Store request time (s)")
             .axis_desc_style(style::axis_title())
             .label_style(style::ticks())
-            .x_label_formatter(&|v| format::tick(*v))
+            .x_labels(rank_ticks)
+            .x_label_formatter(&|v| {
+                if v.fract() == 0.0 {
+                    format::tick(*v)
+                } else {
+                    String::new()
+                }
+            })
             .y_label_formatter(&|v| format::tick(*v))
             .light_line_style(TRANSPARENT)
             .bold_line_style(style::GRID)

@@ -156,7 +156,7 @@ fn rows(t: &Timeline) -> Rows {
             continue;
         }
         let k = i - t.numbered.start;
-        if k % group == 0 {
+        if k.is_multiple_of(group) {
             let last = (t.numbered.start + k + group).min(t.numbered.end) - 1;
             labels.push(format!(
                 "{noun} {}–{}",
@@ -175,11 +175,15 @@ fn rows(t: &Timeline) -> Rows {
     }
 }
 
+/// A grouped row's successful attempts: first start, last end, sum of starts, sum of ends,
+/// sums of the four phases, count.
+type GroupSums = (f64, f64, f64, f64, [f64; 4], usize);
+
 /// Every segment to draw, as (display row, class) -> intervals.
 fn layout(t: &Timeline, r: &Rows) -> BTreeMap<(usize, Class), Vec<(f64, f64)>> {
     let mut by: BTreeMap<(usize, Class), Vec<(f64, f64)>> = BTreeMap::new();
     // Grouped rows: span and mean phases of their successful attempts.
-    let mut acc: BTreeMap<usize, (f64, f64, f64, f64, [f64; 4], usize)> = BTreeMap::new();
+    let mut acc: BTreeMap<usize, GroupSums> = BTreeMap::new();
     for b in &t.bars {
         let d = r.of[b.row];
         let ok = b.status == Status::Ok;

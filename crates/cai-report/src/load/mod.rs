@@ -25,7 +25,7 @@ const MAX_COMBINED_BYTES: u64 = 256 << 20;
 /// One per-rank record as found.
 enum Record {
     Cai(Box<RankResult>),
-    Original(RankRow),
+    Original(Box<RankRow>),
 }
 
 /// Loads the run under `bucket/result_path`.
@@ -66,7 +66,7 @@ pub fn load_run(
                     sources.push((res.predictions.bucket.clone(), res.predictions.key.clone()));
                 }
             }
-            Record::Original(row) => ranks.push(row.clone()),
+            Record::Original(row) => ranks.push((**row).clone()),
         }
     }
     ranks.sort_by_key(|r| r.rank);
@@ -158,7 +158,7 @@ fn record(index: usize, v: &Value) -> Result<Record, String> {
     match RankResult::deserialize(v) {
         Ok(r) => Ok(Record::Cai(Box::new(r))),
         Err(cai) => original::parse(index, v)
-            .map(Record::Original)
+            .map(|r| Record::Original(Box::new(r)))
             .map_err(|orig| {
                 format!("neither a cai rank result ({cai}) nor the original's record ({orig})")
             }),

@@ -76,9 +76,9 @@ fn banner(runs: &[&RunData]) -> Option<String> {
 pub fn render(sections: &[RunSection<'_>], comparison: &[Figure], opts: &Options) -> String {
     let runs: Vec<&RunData> = sections.iter().map(|s| s.run).collect();
     let mut out = String::with_capacity(1 << 20);
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"generator\" content=\"cai {}\">\n<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<header>\n<h1>{}</h1>\n<p class=\"meta\">{} run{} · made {} by cai {}</p>\n</header>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"generator\" content=\"cai {}\">\n<title>{}</title>\n<style>\n{CSS}</style>\n</head>\n<body>\n<header>\n<h1>{}</h1>\n<p class=\"meta\">{} run{} · made {} by cai {}</p>\n</header>",
         escape(&opts.version),
         escape(&opts.title),
         escape(&opts.title),
@@ -161,9 +161,8 @@ pub fn render(sections: &[RunSection<'_>], comparison: &[Figure], opts: &Options
         }
         out.push_str("</section>\n");
     }
-    let _ = write!(
-        out,
-        "<footer>Made by <code>cai report</code> from the runs' result folders (summary.json, plan.json, combined_data.json, per-rank results and Parquet predictions). Figures are SVG drawn with plotters; this page loads nothing from the network.</footer>\n</body>\n</html>\n"
+    out.push_str(
+        "<footer>Made by <code>cai report</code> from the runs' result folders (summary.json, plan.json, combined_data.json, per-rank results and Parquet predictions). Figures are SVG drawn with plotters; this page loads nothing from the network.</footer>\n</body>\n</html>\n",
     );
     out
 }

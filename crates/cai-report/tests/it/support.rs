@@ -180,7 +180,7 @@ impl SynthRun {
             untrained: self.untrained,
         };
         let mut per_file: Vec<Vec<(f64, f64)>> = Vec::new();
-        for k in 0..distinct {
+        for (k, file) in files.iter().enumerate().take(distinct) {
             let path = dir.join(format!("predictions/template-{k}.parquet"));
             let mut w = PredictionWriter::create(&path, &meta, self.truth).unwrap();
             let mut zt = Vec::with_capacity(self.samples);
@@ -193,7 +193,7 @@ impl SynthRun {
                 zp.push(p as f32);
                 these.push((p as f32 as f64, t as f32 as f64));
             }
-            w.write_batch(&files[k], 0, &zp, self.truth.then_some(&zt[..]))
+            w.write_batch(file, 0, &zp, self.truth.then_some(&zt[..]))
                 .unwrap();
             w.finish().unwrap();
             per_file.push(these);
