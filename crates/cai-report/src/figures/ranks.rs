@@ -177,7 +177,11 @@ pub fn figure(run: &RunData) -> Result<Option<Figure>, ReportError> {
     }
     Ok(Some(Figure {
         id: id.into(),
-        title: "Per-rank throughput and memory".into(),
+        title: if memory.is_empty() {
+            "Per-rank throughput".into()
+        } else {
+            "Per-rank throughput and memory".into()
+        },
         caption,
         svg,
     }))
