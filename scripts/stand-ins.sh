@@ -4,6 +4,8 @@
 #   s3s-fs       (S3 over a local folder, checks SigV4: `cargo install s3s-fs`)
 #   cargo-lambda (`cargo lambda watch`, the Lambda emulator; PyPI wheel, brings zig)
 # The emulator itself is started by each test that needs it (a fresh queue per test).
+# `install` also brings headless Chromium (Debian's `chromium`, through apt-get), which the
+# report test renders `cai report`'s page in.
 #
 #   scripts/stand-ins.sh install   # idempotent; into $CAI_TOOLS (default ~/.cache/cai-tools)
 #   scripts/stand-ins.sh start     # starts moto + s3s-fs, writes $CAI_TOOLS/run/env
@@ -48,6 +50,30 @@ install() {
         # thousand requests do not notice.
         cargo install --quiet --locked --debug --root "$TOOLS" s3s-fs --version "$S3S_VERSION" --features binary
     fi
+    install_chromium
+}
+
+# Debian's chromium (and a font for its text), once; a no-op when already there.
+install_chromium() {
+    [ -x /usr/bin/chromium ] && return 0
+    local sudo=""
+    if [ "$(id -u)" != 0 ]; then
+        if ! command -v sudo >/dev/null; then
+            echo "stand-ins: /usr/bin/chromium is missing and apt-get needs root; the report's browser test will be skipped" >&2
+            return 0
+        fi
+        sudo="sudo"
+    fi
+    echo "stand-ins: installing chromium (apt-get)"
+    mkdir -p "$TOOLS"
+    local pkgs="chromium fonts-dejavu-core"
+    # shellcheck disable=SC2086 # pkgs is a list of package names
+    if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $pkgs >"$TOOLS/apt.log" 2>&1; then
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq >>"$TOOLS/apt.log" 2>&1 &&
+            DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends $pkgs >>"$TOOLS/apt.log" 2>&1 ||
+            { cat "$TOOLS/apt.log" >&2; echo "stand-ins: installing chromium failed" >&2; return 1; }
+    fi
 }
 
 start() {
@@ -79,6 +105,7 @@ export CAI_TEST_S3_ACCESS_KEY=cai-test
 export CAI_TEST_S3_SECRET_KEY=cai-test-secret
 export CAI_TEST_CARGO_LAMBDA=$VENV/bin/cargo-lambda
 export CAI_TEST_S3S_FS=$TOOLS/bin/s3s-fs
+export CAI_TEST_CHROMIUM=$(command -v chromium || true)
 export PATH=$VENV/bin:\$PATH
 ENV
     echo "stand-ins: moto on 127.0.0.1:$moto_port, s3s-fs on 127.0.0.1:$s3_port ($s3_root)"

@@ -11,6 +11,7 @@ mod data;
 mod demo;
 mod handler;
 mod predict;
+mod report;
 mod run;
 mod worker;
 
@@ -41,6 +42,9 @@ enum Command {
     /// The same workflow on AWS Step Functions + Lambda: package, deploy, run, status, destroy.
     #[command(subcommand)]
     Aws(aws::AwsCommand),
+    /// Draw runs as one self-contained HTML page: redshift accuracy, invocation timeline,
+    /// per-rank throughput and memory, cost, and scaling across runs.
+    Report(report::ReportArgs),
     /// Print the workflow's Amazon States Language definition.
     Asl(asl::AslArgs),
     /// Predict redshifts for every sample of the input partitions and write them to a file.
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Data(cmd) => data::run(cmd, cli.quiet).map(|()| 0),
         Command::Run(args) => run::run(args, cli.quiet),
         Command::Demo(args) => demo::run(args, cli.quiet),
+        Command::Report(args) => report::run(args),
         Command::Asl(args) => asl::run(args).map(|()| 0),
         Command::Aws(cmd) => aws::run(cmd, cli.quiet),
         Command::Handler { .. } | Command::Worker => unreachable!("served above"),

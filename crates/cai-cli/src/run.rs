@@ -51,6 +51,9 @@ pub struct RunArgs {
     /// With --lambda-endpoint: the region to sign for (default: the AWS environment's).
     #[arg(long, value_name = "REGION", requires = "lambda_endpoint")]
     pub lambda_region: Option<String>,
+    /// Also write report.html (the run's figures, see `cai report`) next to its results.
+    #[arg(long)]
+    pub report: bool,
 }
 
 /// The Lambda functions behind `--lambda-endpoint`, or None for local processes.
@@ -96,6 +99,9 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<u8> {
         .map(read_definition)
         .transpose()?;
     let backend = lambda_backend(&args)?;
+    let report_target = args
+        .report
+        .then(|| crate::report::Target::new(&args.store, &payload));
     // Lambda runs as many invocations at once as the Map asks for; slots only bound the
     // local processes.
     let slots = match backend {
@@ -123,6 +129,9 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<u8> {
             "durations from Lambda's REPORT lines where Invoke returned them, else each Invoke's wall time seen here; memory as configured.",
         ),
         None => print_report(&report),
+    }
+    if let Some(target) = report_target {
+        target.write();
     }
     Ok(report.exit_code() as u8)
 }

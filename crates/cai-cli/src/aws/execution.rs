@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// Print the execution ARN and exit without waiting (follow later with `cai aws status`).
     #[arg(long)]
     pub no_wait: bool,
+    /// At the end, also write report.html (the run's figures, see `cai report`) next to its
+    /// results in S3.
+    #[arg(long, conflicts_with = "no_wait")]
+    pub report: bool,
 }
 
 /// Flags of `cai aws status`.
@@ -53,7 +57,12 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<u8> {
     let names = StackNames::new(&a.name).map_err(|e| anyhow!(e))?;
     let text =
         std::fs::read_to_string(&a.payload).with_context(|| format!("{}", a.payload.display()))?;
-    super::runtime()?.block_on(async {
+    let report_target = a
+        .report
+        .then(|| crate::report::Target::on_s3(&text))
+        .transpose()
+        .with_context(|| format!("{}", a.payload.display()))?;
+    let code = super::runtime()?.block_on(async {
         let ctx = AwsContext::load(a.region.as_deref()).await?;
         let started = execution::start(&ctx, &names, &text, a.execution_name.as_deref())
             .await
@@ -72,7 +81,11 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<u8> {
             eprintln!("started {}", started.execution_arn);
         }
         follow_and_print(&ctx, &names, &started.execution_arn, quiet).await
-    })
+    })?;
+    if let Some(target) = report_target {
+        target.write();
+    }
+    Ok(code)
 }
 
 /// Runs `cai aws status`.

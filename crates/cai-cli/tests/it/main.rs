@@ -9,6 +9,7 @@ mod aws_cli;
 mod commands;
 mod lambda_emulator;
 mod predict;
+mod report;
 mod workflow_faults;
 mod workflow_inputs;
 mod workflow_resume;
