@@ -94,8 +94,8 @@ pub fn load_run(
 
 fn plan_facts(p: &Plan) -> PlanFacts {
     PlanFacts {
-        world_size: p.ranks.len() as u64,
-        ranks_with_data: p.ranks.iter().filter(|r| !r.data_path.is_empty()).count() as u64,
+        world_size: p.world_size,
+        ranks_with_data: p.ranks_with_data(),
         data_prefix: p
             .payload
             .get("data_prefix")
@@ -119,12 +119,9 @@ fn records(b: &BlockingBucket, rp: &str, plan: Option<&Plan>) -> Result<Vec<Reco
             .collect();
     }
     let keys: Vec<(usize, String)> = match plan {
-        Some(p) => p
-            .ranks
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| !r.data_path.is_empty())
-            .map(|(i, _)| (i, layout::rank_result_key(rp, i as u64)))
+        // The plan hands files out in rank order: the ranks with data are the first ones.
+        Some(p) => (0..p.ranks_with_data())
+            .map(|r| (r as usize, layout::rank_result_key(rp, r)))
             .collect(),
         None => b
             .list(rp)?

@@ -442,6 +442,8 @@ impl SynthRun {
                 end: "2025-11-30T10:05:00.000Z".into(),
                 duration_seconds: duration,
                 invocations,
+                largest_state_bytes: Some(800),
+                throttled: Some(0),
             }),
             performance: vec![perf],
         };
