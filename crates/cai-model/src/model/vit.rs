@@ -4,6 +4,7 @@ use super::layers::{FoldedConv, LayerNorm, Linear};
 use super::params::Scope;
 use crate::config::{AstroMaeConfig, BlockVariant};
 use crate::kernels::activation::Activation;
+use crate::kernels::packed::PackedLinear;
 use crate::kernels::pcm::{self, Grouped};
 use crate::ops::{self, PcmShape};
 use candle_core::{Device, Result, Tensor};
@@ -71,6 +72,11 @@ impl Attention {
             num_heads: cfg.num_heads,
             scale: (head_dim as f32).powf(-0.5),
         })
+    }
+
+    pub(crate) fn visit(&mut self, f: &mut dyn FnMut(&mut PackedLinear)) {
+        f(self.qkv.packed_mut());
+        f(self.proj.packed_mut());
     }
 
     /// `residual += proj(attention(qkv(x)))`.
@@ -147,6 +153,11 @@ impl Mlp {
         })
     }
 
+    pub(crate) fn visit(&mut self, f: &mut dyn FnMut(&mut PackedLinear)) {
+        f(self.fc1.packed_mut());
+        f(self.fc2.packed_mut());
+    }
+
     /// `residual += fc2(gelu(fc1(x)))`.
     pub fn accumulate(&self, residual: &Tensor, x: &Tensor) -> Result<()> {
         let h = self.fc1.forward(x, Activation::Gelu)?;
@@ -188,6 +199,11 @@ impl Block {
             norm2: LayerNorm::new(vb.pp("norm2"), d, cfg.ln_eps)?,
             mlp: Mlp::new(vb.pp("mlp"), cfg)?,
         })
+    }
+
+    pub(crate) fn visit(&mut self, f: &mut dyn FnMut(&mut PackedLinear)) {
+        self.attn.visit(f);
+        self.mlp.visit(f);
     }
 
     /// `x = x + attn(norm1(x)); x[:,1:] += PCM(input[:,1:]); x = x + mlp(norm2(x))`.
@@ -237,6 +253,13 @@ impl VitBranch {
             vit_block_0: Linear::new(vb.pp("vit_block.0"), cfg.head_out, cfg.vit_hidden)?,
             vit_block_2: Linear::new(vb.pp("vit_block.2"), cfg.vit_hidden, cfg.vit_hidden)?,
         })
+    }
+
+    /// Calls `f` on every product of the transformer blocks.
+    pub(crate) fn visit_blocks(&mut self, f: &mut dyn FnMut(&mut PackedLinear)) {
+        for b in &mut self.blocks {
+            b.visit(f);
+        }
     }
 
     /// `[b, c, h, w] -> [b, vit_hidden]`.
