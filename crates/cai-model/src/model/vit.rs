@@ -5,7 +5,7 @@ use super::params::Scope;
 use crate::config::{AstroMaeConfig, BlockVariant};
 use crate::kernels::activation::Activation;
 use crate::kernels::packed::PackedLinear;
-use crate::kernels::pcm::{self, Grouped};
+use crate::kernels::pcm::Grouped;
 use crate::ops::{self, PcmShape};
 use candle_core::{Device, Result, Tensor};
 
@@ -118,13 +118,7 @@ impl Pcm {
                 groups: g_out,
             },
         };
-        let packed: Vec<f32> = [
-            pcm::group_transpose(&first.weight, shape.first),
-            first.bias,
-            pcm::group_transpose(&second.weight, shape.second),
-            second.bias,
-        ]
-        .concat();
+        let packed: Vec<f32> = [first.weight, first.bias, second.weight, second.bias].concat();
         let n = packed.len();
         Ok(Self {
             packed: Tensor::from_vec(packed, n, &Device::Cpu)?,
