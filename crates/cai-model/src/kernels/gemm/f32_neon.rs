@@ -43,7 +43,7 @@ unsafe fn tile_n<const R: usize>(t: &Tile) {
                 *r = vfmaq_f32(*r, av, w);
             }
         }
-        a = a.add(t.a_step);
+        a = a.add(1);
         b = b.add(16);
     }
     if !t.bias.is_null() {

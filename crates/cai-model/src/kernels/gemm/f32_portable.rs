@@ -23,7 +23,7 @@ pub unsafe fn tile(mr: usize, t: &Tile) {
     for p in 0..t.kc {
         let b = std::slice::from_raw_parts(t.b.add(p * 16), 16);
         for (i, row) in acc.iter_mut().enumerate().take(mr) {
-            let a = *t.a.add(i * t.a_row + p * t.a_step);
+            let a = *t.a.add(i * t.a_row + p);
             for (r, w) in row.iter_mut().zip(b) {
                 *r += a * w;
             }

@@ -35,12 +35,10 @@ use crate::isa::Isa;
 
 /// One tile's operands; pointers are raw because the tile sits inside larger matrices.
 pub struct Tile {
-    /// A's first value: row `i`, step `p` is at `a + i * a_row + p * a_step`.
+    /// A's first value: row `i`, step `p` is at `a + i * a_row + p`.
     pub a: *const f32,
     /// Distance between two rows of A.
     pub a_row: usize,
-    /// Distance between two k steps of A.
-    pub a_step: usize,
     /// First B panel at the current k offset; the next panel is `b_stride` floats further.
     pub b: *const f32,
     /// Distance between two panels (`k * 16`).
@@ -190,7 +188,6 @@ pub fn gemm_f32(isa: Isa, x: &[f32], n: usize, lda: usize, w: &PackedF32, out: O
                         let t = Tile {
                             a,
                             a_row: lda,
-                            a_step: 1,
                             // SAFETY: panel jr/16 exists (jr < m) and has k rows of 16.
                             b: unsafe { panels.add((jr / PANEL) * k * PANEL + pc * PANEL) },
                             b_stride: k * PANEL,
