@@ -2,7 +2,9 @@
 //! next to the `gemm` crate (re-packing per call, as the model used it before):
 //! `cargo run --release -p cai-model --example gemm_speed` (GFLOP per CPU-second of the thread).
 use cai_model::kernels::activation::Activation;
-use cai_model::kernels::gemm::{gemm_f32, Epilogue, Out, PackedF32};
+use cai_model::kernels::gemm::{
+    gemm_bf16, gemm_f32, gemm_i8, Epilogue, Out, PackedBf16, PackedF32, PackedI8,
+};
 use cai_model::Isa;
 use std::time::Instant;
 
@@ -53,6 +55,27 @@ fn main() {
                 gemm_f32(isa, &x, n, k, &p, o, Epilogue::store(Activation::Identity));
             });
             line += &format!("  {isa} {r:.1}");
+        }
+        let pb = PackedBf16::from_rows(&w, &b, k, m);
+        let pi = PackedI8::from_rows(&w, &b, k, m);
+        for isa in Isa::available() {
+            let rb = rate(flop, || {
+                let o = Out {
+                    data: &mut out,
+                    ld: m,
+                    col: 0,
+                };
+                gemm_bf16(isa, &x, n, k, &pb, o, Epilogue::store(Activation::Identity));
+            });
+            let ri = rate(flop, || {
+                let o = Out {
+                    data: &mut out,
+                    ld: m,
+                    col: 0,
+                };
+                gemm_i8(isa, &x, n, k, &pi, o, Epilogue::store(Activation::Identity));
+            });
+            line += &format!("  bf16/{isa} {rb:.1}  int8/{isa} {ri:.1}");
         }
         let wt: Vec<f32> = (0..k * m).map(|i| w[(i % m) * k + i / m]).collect();
         let r = rate(flop, || unsafe {

@@ -13,6 +13,7 @@
 
 use super::aligned::Aligned;
 use super::pack::PANEL;
+use multiversion::multiversion;
 
 /// Largest int8 weight magnitude (7 bits; see the module documentation).
 pub const W_MAX: f32 = 63.0;
@@ -131,7 +132,7 @@ impl PackedI8 {
             let base = (o / PANEL) * kq * 4 * PANEL + (o % PANEL) * 4;
             let mut sum = 0i32;
             for (p, v) in row.iter().enumerate() {
-                let q = (v / s).round().clamp(-W_MAX, W_MAX) as i8;
+                let q = (v / s).round_ties_even().clamp(-W_MAX, W_MAX) as i8;
                 d[base + (p / 4) * 4 * PANEL + p % 4] = q;
                 sum += q as i32;
             }
@@ -194,17 +195,34 @@ pub fn rows_to_bf16(x: &[f32], n: usize, k: usize, lda: usize, out: &mut Vec<u16
     out.clear();
     out.resize(n * ld, 0);
     for r in 0..n {
-        let src = &x[r * lda..r * lda + k];
-        for (o, v) in out[r * ld..r * ld + k].iter_mut().zip(src) {
-            *o = bf16_bits(*v);
-        }
+        bf16_row(&x[r * lda..r * lda + k], &mut out[r * ld..r * ld + k]);
     }
     ld
 }
 
+/// One row of [`bf16_bits`], branch-free so it vectorises.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
+fn bf16_row(src: &[f32], dst: &mut [u16]) {
+    for (o, v) in dst.iter_mut().zip(src) {
+        let b = v.to_bits();
+        let rounded = (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16;
+        let quiet = ((b >> 16) | 0x40) as u16;
+        let zero = ((b >> 16) & 0x8000) as u16;
+        let exp = b & 0x7f80_0000;
+        let nan = exp == 0x7f80_0000 && b & 0x007f_ffff != 0;
+        *o = if nan {
+            quiet
+        } else if exp == 0 {
+            zero
+        } else {
+            rounded
+        };
+    }
+}
+
 /// Quantizes rows of f32 activations to unsigned bytes with one scale per row:
-/// `x ≈ (q - 128) · scale`, `|q - 128| <= 127`; rows are padded to a multiple of 4 with
-/// 128 (zero). Returns the row stride.
+/// `x ≈ (q - 128) · scale`, `|q - 128| <= 127`, ties to even; rows are padded to a multiple
+/// of 4 with 128 (zero). Returns the row stride.
 pub fn rows_to_u8(
     x: &[f32],
     n: usize,
@@ -219,15 +237,42 @@ pub fn rows_to_u8(
     scales.clear();
     for r in 0..n {
         let src = &x[r * lda..r * lda + k];
-        let max = src.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        let max = abs_max(src);
         let s = if max > 0.0 { max / A_MAX } else { 1.0 };
-        let inv = 1.0 / s;
         scales.push(s);
-        for (o, v) in out[r * ld..r * ld + k].iter_mut().zip(src) {
-            *o = ((v * inv).round().clamp(-A_MAX, A_MAX) as i32 + 128) as u8;
-        }
+        quantize_row(src, 1.0 / s, &mut out[r * ld..r * ld + k]);
     }
     ld
+}
+
+/// Largest `|v|` (16 partial maxima, so it vectorises).
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
+fn abs_max(src: &[f32]) -> f32 {
+    let mut m = [0.0f32; 16];
+    let chunks = src.chunks_exact(16);
+    let tail = chunks
+        .remainder()
+        .iter()
+        .fold(0.0f32, |a, v| a.max(v.abs()));
+    for c in chunks {
+        for i in 0..16 {
+            m[i] = if c[i].abs() > m[i] { c[i].abs() } else { m[i] };
+        }
+    }
+    m.iter().fold(tail, |a, v| a.max(*v))
+}
+
+/// `q = round_ties_even(clamp(v · inv, ±127)) + 128` (NaN counts as -127).
+///
+/// Branch-free so it vectorises: adding 1.5 · 2^23 rounds to the nearest even integer
+/// and leaves it, two's complement, in the low byte of the float's bits.
+#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
+fn quantize_row(src: &[f32], inv: f32, dst: &mut [u8]) {
+    const MAGIC: f32 = 12_582_912.0;
+    for (o, v) in dst.iter_mut().zip(src) {
+        let y = (v * inv).max(-A_MAX).min(A_MAX);
+        *o = ((y + MAGIC).to_bits().wrapping_add(128)) as u8;
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,12 @@ pub const MR_512: usize = 14;
 /// AVX2 int8 rows per tile (8 accumulators, 2 B vectors, temporaries and the ones vector).
 pub const MR_AVX2_I8: usize = 4;
 
+/// The tile's row starts, computed once (not as a pointer chain inside the k loop).
+#[inline(always)]
+fn row_pointers<const MR: usize>(t: &QTile) -> [*const u8; MR] {
+    std::array::from_fn(|i| t.a.wrapping_add(i * t.a_row))
+}
+
 #[inline(always)]
 fn mask16(cols: usize) -> u16 {
     if cols >= 16 {
@@ -33,16 +39,17 @@ unsafe fn bf16_tile<const MR: usize, const NV: usize>(t: &QTile) {
             }
         }
     }
+    let rows = row_pointers::<MR>(t);
     for u in 0..t.units {
         let mut bv = [_mm512_setzero_si512(); NV];
         for (v, x) in bv.iter_mut().enumerate() {
             *x = _mm512_load_si512(t.b.add(v * t.b_stride + u * 64) as *const _);
         }
-        for (i, row) in acc.iter_mut().enumerate() {
-            let pair = (t.a.add(i * t.a_row + 4 * u) as *const i32).read_unaligned();
+        for (row, r) in acc.iter_mut().zip(&rows) {
+            let pair = (r.add(4 * u) as *const i32).read_unaligned();
             let av: __m512bh = std::mem::transmute(_mm512_set1_epi32(pair));
-            for (v, r) in row.iter_mut().enumerate() {
-                *r = _mm512_dpbf16_ps(*r, av, std::mem::transmute::<__m512i, __m512bh>(bv[v]));
+            for (v, x) in row.iter_mut().enumerate() {
+                *x = _mm512_dpbf16_ps(*x, av, std::mem::transmute::<__m512i, __m512bh>(bv[v]));
             }
         }
     }
@@ -81,16 +88,16 @@ pub unsafe fn bf16_avx512(mr: usize, t: &QTile) {
 unsafe fn vnni_tile<const MR: usize, const NV: usize>(t: &QTile) {
     let masks = [mask16(t.cols), mask16(t.cols.saturating_sub(16))];
     let mut acc = [[_mm512_setzero_si512(); NV]; MR];
+    let rows = row_pointers::<MR>(t);
     for u in 0..t.units {
         let mut bv = [_mm512_setzero_si512(); NV];
         for (v, x) in bv.iter_mut().enumerate() {
             *x = _mm512_load_si512(t.b.add(v * t.b_stride + u * 64) as *const _);
         }
-        for (i, row) in acc.iter_mut().enumerate() {
-            let quad = (t.a.add(i * t.a_row + 4 * u) as *const i32).read_unaligned();
-            let av = _mm512_set1_epi32(quad);
-            for (v, r) in row.iter_mut().enumerate() {
-                *r = _mm512_dpbusd_epi32(*r, av, bv[v]);
+        for (row, r) in acc.iter_mut().zip(&rows) {
+            let av = _mm512_set1_epi32((r.add(4 * u) as *const i32).read_unaligned());
+            for (v, x) in row.iter_mut().enumerate() {
+                *x = _mm512_dpbusd_epi32(*x, av, bv[v]);
             }
         }
     }
@@ -143,12 +150,12 @@ unsafe fn mask8(cols: usize) -> __m256i {
 unsafe fn avx2_tile<const MR: usize>(t: &QTile) {
     let ones = _mm256_set1_epi16(1);
     let mut acc = [[_mm256_setzero_si256(); 2]; MR];
+    let rows = row_pointers::<MR>(t);
     for u in 0..t.units {
         let b0 = _mm256_load_si256(t.b.add(u * 64) as *const _);
         let b1 = _mm256_load_si256(t.b.add(u * 64 + 32) as *const _);
-        for (i, row) in acc.iter_mut().enumerate() {
-            let quad = (t.a.add(i * t.a_row + 4 * u) as *const i32).read_unaligned();
-            let av = _mm256_set1_epi32(quad);
+        for (row, r) in acc.iter_mut().zip(&rows) {
+            let av = _mm256_set1_epi32((r.add(4 * u) as *const i32).read_unaligned());
             // u8 x s7 pairs fit i16 exactly (2 * 255 * 63 < 32767); then pairs to i32.
             let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones);
             let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones);
