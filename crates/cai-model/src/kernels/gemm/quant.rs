@@ -130,8 +130,17 @@ type Kernel = (usize, usize, unsafe fn(usize, &QTile));
 
 fn bf16_kernel(isa: Isa) -> Kernel {
     #[cfg(target_arch = "x86_64")]
-    if isa.native_bf16() {
-        return (super::quant_x86::MR_512, 32, super::quant_x86::bf16_avx512);
+    {
+        if isa.native_bf16() {
+            return (super::quant_x86::MR_512, 32, super::quant_x86::bf16_avx512);
+        }
+        if matches!(isa, Isa::Avx2 | Isa::Avx512) {
+            return (
+                super::quant_x86::MR_AVX2_BF16,
+                16,
+                super::quant_x86::bf16_avx2,
+            );
+        }
     }
     let _ = isa;
     (4, 16, bf16_portable)

@@ -1,13 +1,16 @@
 //! bf16 and int8 micro-kernels for x86-64: AVX512_BF16 `vdpbf16ps` and AVX512_VNNI
-//! `vpdpbusd` (14 rows x 32 columns, as the f32 kernel), and AVX2 `vpmaddubsw` +
-//! `vpmaddwd` (4 x 16; 7-bit weights keep its 16-bit pair sums from saturating, so it
-//! computes exactly what VNNI does).
+//! `vpdpbusd` (14 rows x 32 columns, as the f32 kernel); AVX2 `vpmaddubsw` + `vpmaddwd`
+//! (4 x 16; 7-bit weights keep its 16-bit pair sums from saturating, so it computes exactly
+//! what VNNI does) and AVX2 bf16 by widening to f32 (4 x 16, the same roundings as
+//! `vdpbf16ps`).
 
 use super::quant::QTile;
 use std::arch::x86_64::*;
 
 /// AVX-512 rows per tile.
 pub const MR_512: usize = 14;
+/// AVX2 bf16 rows per tile (8 accumulators, 4 unpacked B vectors, 2 A vectors, a mask).
+pub const MR_AVX2_BF16: usize = 4;
 /// AVX2 int8 rows per tile (8 accumulators, 2 B vectors, temporaries and the ones vector).
 pub const MR_AVX2_I8: usize = 4;
 
@@ -196,5 +199,71 @@ pub unsafe fn i8_avx2(mr: usize, t: &QTile) {
         3 => avx2_tile::<3>(t),
         4 => avx2_tile::<4>(t),
         _ => unreachable!("AVX2 int8 tile of {mr} rows"),
+    }
+}
+
+/// # Safety
+/// AVX2 and FMA must be available; pointers as [`QTile`] describes, 16 columns at most.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bf16_avx2_tile<const MR: usize>(t: &QTile) {
+    // bf16 -> f32 is a 16-bit shift: the even element of a pair is the low half (shift it
+    // up), the odd one the high half (mask the low half off). Products of two bf16 values
+    // are exact in f32, so each FMA rounds exactly like `vdpbf16ps`'s two adds (odd first).
+    let high = _mm256_set1_epi32(0xffff_0000u32 as i32);
+    let masks = [mask8(t.cols), mask8(t.cols.saturating_sub(8))];
+    let mut acc = [[_mm256_setzero_ps(); 2]; MR];
+    if t.init {
+        for (i, row) in acc.iter_mut().enumerate() {
+            for (v, r) in row.iter_mut().enumerate() {
+                *r = _mm256_maskload_ps(t.c.add(i * t.ldc + 8 * v), masks[v]);
+            }
+        }
+    }
+    let rows = row_pointers::<MR>(t);
+    for u in 0..t.units {
+        let b0 = _mm256_load_si256(t.b.add(u * 64) as *const _);
+        let b1 = _mm256_load_si256(t.b.add(u * 64 + 32) as *const _);
+        let be = [
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(b0)),
+            _mm256_castsi256_ps(_mm256_slli_epi32::<16>(b1)),
+        ];
+        let bo = [
+            _mm256_castsi256_ps(_mm256_and_si256(b0, high)),
+            _mm256_castsi256_ps(_mm256_and_si256(b1, high)),
+        ];
+        for (row, r) in acc.iter_mut().zip(&rows) {
+            let pair = _mm256_set1_epi32((r.add(4 * u) as *const i32).read_unaligned());
+            let ae = _mm256_castsi256_ps(_mm256_slli_epi32::<16>(pair));
+            let ao = _mm256_castsi256_ps(_mm256_and_si256(pair, high));
+            for v in 0..2 {
+                row[v] = _mm256_fmadd_ps(ao, bo[v], row[v]);
+                row[v] = _mm256_fmadd_ps(ae, be[v], row[v]);
+            }
+        }
+    }
+    for v in 0..2 {
+        let bias = if t.bias.is_null() {
+            _mm256_setzero_ps()
+        } else {
+            _mm256_maskload_ps(t.bias.add(8 * v), masks[v])
+        };
+        for (i, row) in acc.iter().enumerate() {
+            let y = _mm256_add_ps(row[v], bias);
+            _mm256_maskstore_ps(t.c.add(i * t.ldc + 8 * v), masks[v], y);
+        }
+    }
+}
+
+/// AVX2 bf16 tile (for CPUs without AVX512_BF16) of `mr` rows (1..=4), up to 16 columns.
+///
+/// # Safety
+/// As [`bf16_avx2_tile`].
+pub unsafe fn bf16_avx2(mr: usize, t: &QTile) {
+    match mr {
+        1 => bf16_avx2_tile::<1>(t),
+        2 => bf16_avx2_tile::<2>(t),
+        3 => bf16_avx2_tile::<3>(t),
+        4 => bf16_avx2_tile::<4>(t),
+        _ => unreachable!("AVX2 bf16 tile of {mr} rows"),
     }
 }
