@@ -189,7 +189,7 @@ pub fn run(args: BenchArgs, quiet: bool, t0: Instant) -> Result<()> {
     }
     pb.finish_and_clear();
     let sgemm_gflops = match &reference {
-        Some(r) if args.compare => Some(pytorch::field(&r.sgemm()?, "gflops")),
+        Some(r) if args.compare => Some(pytorch::field(&r.sgemm()?, "gflops_per_cpu_s")),
         _ => None,
     };
     let peak_rss_mb = measure::usage().max_rss_mb;
@@ -216,6 +216,7 @@ pub fn run(args: BenchArgs, quiet: bool, t0: Instant) -> Result<()> {
             per_pass_samples_per_sec: v.rates.clone(),
             cpu_ms_per_sample: per_sample(v.cpu_s),
             gflops: rate * flops / 1e9,
+            gflops_per_cpu_s: flops / 1e6 / per_sample(v.cpu_s),
             max_abs_dz_vs_fp32: variants::max_abs_dz(&v.z, &fp32_z(v.isa)?),
         });
     }
@@ -275,6 +276,7 @@ pub fn run(args: BenchArgs, quiet: bool, t0: Instant) -> Result<()> {
         isa: all[0].isa.to_string(),
         flops_per_sample: flops,
         gflops: samples_per_sec * flops / 1e9,
+        gflops_per_cpu_s: flops / 1e6 / per_sample(all[0].cpu_s),
         variants: variant_reports,
         engines: engine_reports,
         sgemm_gflops,

@@ -53,6 +53,8 @@ pub struct VariantReport {
     pub cpu_ms_per_sample: f64,
     /// Model GFLOP/s at the median rate.
     pub gflops: f64,
+    /// Model GFLOP per CPU-second (what one core does, whatever else shares the machine).
+    pub gflops_per_cpu_s: f64,
     /// Largest |dz| against fp32 at the same level on these inputs (0 for fp32 itself).
     pub max_abs_dz_vs_fp32: f64,
 }
@@ -112,13 +114,15 @@ pub struct Report {
     pub flops_per_sample: f64,
     /// The first configuration's GFLOP/s.
     pub gflops: f64,
+    /// The first configuration's GFLOP per CPU-second.
+    pub gflops_per_cpu_s: f64,
     /// Every configuration measured, interleaved pass by pass.
     pub variants: Vec<VariantReport>,
     /// The Python engines of `--compare`, interleaved with our passes.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub engines: Vec<EngineReport>,
-    /// This machine's single-core sgemm GFLOP/s on 1088x192x768 (PyTorch's BLAS), with
-    /// `--compare`.
+    /// This machine's single-core sgemm GFLOP per CPU-second on 1088x192x768 (PyTorch's
+    /// BLAS), with `--compare`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sgemm_gflops: Option<f64>,
     /// The PyTorch comparison, when asked for.
@@ -162,12 +166,13 @@ impl Report {
             self.first_prediction_ms, self.model_load_ms
         );
         println!(
-            "flops      {:.3} GFLOP/sample: {:.1} GFLOP/s{}",
+            "flops      {:.3} GFLOP/sample: {:.1} GFLOP/s, {:.1} GFLOP per CPU-second{}",
             self.flops_per_sample / 1e9,
             self.gflops,
+            self.gflops_per_cpu_s,
             self.sgemm_gflops.map_or(String::new(), |s| format!(
-                " ({:.0}% of this core's sgemm on 1088x192x768, {s:.1} GFLOP/s)",
-                100.0 * self.gflops / s
+                " ({:.0}% of this core's sgemm on 1088x192x768: {s:.1} GFLOP per CPU-second)",
+                100.0 * self.gflops_per_cpu_s / s
             ))
         );
         if self.variants.len() > 1 || !self.engines.is_empty() {
@@ -178,10 +183,11 @@ impl Report {
             let first = self.samples_per_sec;
             for v in &self.variants {
                 println!(
-                    "{:<22} {:>10.1} {:>8.3} {:>9.1} {:>8.2} {:>12.2e}",
+                    "{:<22} {:>10.1} {:>8.3} {:>10.1} {:>9.1} {:>8.2} {:>12.2e}",
                     format!("cai {} {}", v.precision, v.isa),
                     v.samples_per_sec,
                     v.cpu_ms_per_sample,
+                    1000.0 / v.cpu_ms_per_sample,
                     v.gflops,
                     v.samples_per_sec / first,
                     v.max_abs_dz_vs_fp32
@@ -189,16 +195,20 @@ impl Report {
             }
             for e in &self.engines {
                 println!(
-                    "{:<22} {:>10.1} {:>8.3} {:>9.1} {:>8.2} {:>12}",
+                    "{:<22} {:>10.1} {:>8.3} {:>10.1} {:>9.1} {:>8.2} {:>12}",
                     e.engine,
                     e.samples_per_sec,
                     e.cpu_ms_per_sample,
+                    1000.0 / e.cpu_ms_per_sample,
                     e.samples_per_sec * self.flops_per_sample / 1e9,
                     e.samples_per_sec / first,
                     ""
                 );
             }
-            println!("(ratio: samples/s over the first cai row; cai rows interleaved pass by pass with the engines)");
+            println!(
+                "(ratio: samples/s over the first cai row; per CPU-s: samples per CPU-second, \
+                 what one core does whatever else shares the machine; all rows interleaved)"
+            );
         }
         if let Some(p) = &self.pytorch {
             println!(
