@@ -17,6 +17,11 @@ Weights (``--weights``):
 Inputs: ``--input`` partition files (``torch.load(weights_only=False)`` of a TensorDataset, as
 the original does, or ``.safetensors`` with ``images``/``magnitudes``) or ``--synthetic N``.
 
+Engines (``--engine``, see ``bench/engines.py``): ``eager`` (default), ``compile``,
+``autocast_bf16``, ``ort_fp32``, ``ort_int8`` (ONNX Runtime on the model exported with
+``torch.onnx.export``, dynamically quantized for int8; ``--workdir`` keeps the export).
+``--mode sgemm`` prints the single-core sgemm GFLOP/s on 1088x192x768 instead.
+
 Modes:
   * ``bench``: one warm-up pass over all inputs, then ``--repeats`` timed passes; reports the
     median samples/s.  CPU time covers the timed passes only.
@@ -44,7 +49,10 @@ from torch import nn
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 sys.path.insert(0, str(REFERENCE_DIR))
+sys.path.insert(0, str(REFERENCE_DIR.parent))
 
+from engines import ENGINES, sgemm_gflops  # noqa: E402
+from engines import make as make_engine  # noqa: E402
 from blocks.model_vit_inception import (  # noqa: E402
     FULL_VITAE,
     ViT_Astro,
@@ -177,13 +185,13 @@ class FirstOutputClock:
             self.ms = (time.time_ns() - self.t0_ns) / 1e6
 
 
-def run_bench(model, images, mags, batch_size: int, repeats: int, clock: FirstOutputClock):
+def run_bench(predict, images, mags, batch_size: int, repeats: int, clock: FirstOutputClock):
     n = images.shape[0]
 
     def one_pass() -> float:
         total = 0.0
         for start in range(0, n, batch_size):
-            out = model(images[start:start + batch_size], mags[start:start + batch_size])
+            out = predict(images[start:start + batch_size], mags[start:start + batch_size])
             clock.mark()
             total += float(out.sum())
         return total
@@ -225,14 +233,16 @@ def main(argv=None):
     p.add_argument("--weights", help="safetensors, state-dict .pt or whole-module .pt "
                    "(default: seeded-random full-size ViTAE)")
     p.add_argument("--num-heads", type=int, help="override the inferred attention head count")
-    src = p.add_mutually_exclusive_group(required=True)
+    src = p.add_mutually_exclusive_group(required="sgemm" not in (argv or sys.argv))
     src.add_argument("--input", nargs="+", metavar="FILE",
                      help="partition .pt or .safetensors files")
     src.add_argument("--synthetic", type=int, metavar="N", help="N synthetic samples (fixed seed)")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--threads", type=int, help="intra- and inter-op threads (default: torch's)")
     p.add_argument("--repeats", type=int, default=3, help="timed passes after the warm-up (bench)")
-    p.add_argument("--mode", choices=("bench", "predict"), default="bench")
+    p.add_argument("--mode", choices=("bench", "predict", "sgemm"), default="bench")
+    p.add_argument("--engine", choices=ENGINES, default="eager")
+    p.add_argument("--workdir", help="folder for the ONNX export (ort engines)")
     args = p.parse_args(argv)
     if args.mode == "predict" and args.input is None:
         p.error("--mode predict needs --input files")
@@ -241,6 +251,12 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
         torch.set_num_interop_threads(args.threads)
     clock = FirstOutputClock()
+    if args.mode == "sgemm":
+        wall, cpu = sgemm_gflops()
+        print(json.dumps({"mode": "sgemm", "shape": [1088, 192, 768], "gflops": wall,
+                          "gflops_per_cpu_s": cpu, "threads": torch.get_num_threads(),
+                          "torch": torch.__version__}))
+        return
 
     with torch.inference_mode():
         model = load_model(args.weights, args.num_heads)
@@ -253,12 +269,15 @@ def main(argv=None):
                 parts = [load_partition(f) for f in args.input]
                 images = torch.cat([pt[0] for pt in parts])
                 mags = torch.cat([pt[1] for pt in parts])
+            predict = make_engine(args.engine, model, torch.get_num_threads(),
+                                  args.batch_size, args.workdir)
             rates, cpu_s, samples, pred_sum = run_bench(
-                model, images, mags, args.batch_size, args.repeats, clock
+                predict, images, mags, args.batch_size, args.repeats, clock
             )
 
     result = {
         "mode": args.mode,
+        "engine": args.engine,
         "samples_per_sec": statistics.median(rates),
         "samples_per_sec_repeats": rates,
         "cpu_ms_per_sample": 1000.0 * cpu_s / samples,

@@ -24,7 +24,7 @@ pub use format::Format;
 pub use partition::{Batch, Partition};
 pub use predictions::{
     parquet_row_count, read_parquet_predictions, PredictionFormat, PredictionMeta,
-    PredictionWriter, META_MODEL, META_UNTRAINED,
+    PredictionWriter, META_MODEL, META_PRECISION, META_UNTRAINED,
 };
 pub use synth::{synth, synth_partition, SAMPLE_BYTES};
 pub use transform::{convert, split};

@@ -24,6 +24,9 @@ use crate::error::DataError;
 pub const META_MODEL: &str = "cai.model";
 /// Parquet key-value metadata key: `"true"` when the weights were seeded random.
 pub const META_UNTRAINED: &str = "cai.untrained";
+/// Parquet key-value metadata key holding the precision of the model's products (`fp32`,
+/// `bf16`, `int8`), for writers that pass it through [`PredictionWriter::create_with`].
+pub const META_PRECISION: &str = "cai.precision";
 /// Rows per Parquet row group: large enough for good compression, small enough to stream.
 const ROW_GROUP_ROWS: usize = 64 * 1024;
 
@@ -91,6 +94,17 @@ impl PredictionWriter {
     /// Creates the temporary file next to `path`; `with_truth` adds the nullable `z_true`
     /// column (set it when any input has redshifts).
     pub fn create(path: &Path, meta: &PredictionMeta, with_truth: bool) -> Result<Self, DataError> {
+        Self::create_with(path, meta, with_truth, &[])
+    }
+
+    /// [`Self::create`] with more Parquet key-value metadata (e.g. [`META_PRECISION`]);
+    /// CSV files ignore it. A separate constructor so existing callers stay as they are.
+    pub fn create_with(
+        path: &Path,
+        meta: &PredictionMeta,
+        with_truth: bool,
+        extra: &[(&str, &str)],
+    ) -> Result<Self, DataError> {
         let format = PredictionFormat::from_path(path)?;
         let name = path.display().to_string();
         let io = |e| DataError::io(&name, e);
@@ -117,10 +131,19 @@ impl PredictionWriter {
                 let props = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
                     .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-                    .set_key_value_metadata(Some(vec![
-                        KeyValue::new(META_MODEL.to_string(), meta.model.clone()),
-                        KeyValue::new(META_UNTRAINED.to_string(), meta.untrained.to_string()),
-                    ]))
+                    .set_key_value_metadata(Some(
+                        [
+                            KeyValue::new(META_MODEL.to_string(), meta.model.clone()),
+                            KeyValue::new(META_UNTRAINED.to_string(), meta.untrained.to_string()),
+                        ]
+                        .into_iter()
+                        .chain(
+                            extra
+                                .iter()
+                                .map(|(k, v)| KeyValue::new(k.to_string(), v.to_string())),
+                        )
+                        .collect(),
+                    ))
                     .build();
                 let w = ArrowWriter::try_new(file, schema.clone(), Some(props))
                     .map_err(|e| DataError::format(&name, e.to_string()))?;
@@ -367,7 +390,8 @@ mod tests {
     fn parquet_metadata_and_drop_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.parquet");
-        let mut w = PredictionWriter::create(&path, &meta(true), true).unwrap();
+        let extra = [(META_PRECISION, "int8")];
+        let mut w = PredictionWriter::create_with(&path, &meta(true), true, &extra).unwrap();
         w.write_batch("a.pt", 0, &[1.0, 2.0], Some(&[0.1, 0.2]))
             .unwrap();
         w.finish().unwrap();
@@ -383,6 +407,7 @@ mod tests {
         let get = |k: &str| kv.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
         assert_eq!(get(META_UNTRAINED).as_deref(), Some("true"));
         assert_eq!(get(META_MODEL).as_deref(), Some("seed:1"));
+        assert_eq!(get(META_PRECISION).as_deref(), Some("int8"));
         let rows: usize = reader.build().unwrap().map(|b| b.unwrap().num_rows()).sum();
         assert_eq!(rows, 2);
 

@@ -13,15 +13,19 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod isa;
 pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod ops;
+pub mod precision;
 mod predictor;
 pub mod weights;
 
 pub use config::{AstroMaeConfig, BlockVariant};
+pub use isa::Isa;
 pub use model::AstroMae;
+pub use precision::Precision;
 pub use predictor::{PredictError, Predictor};
 pub use weights::{WeightError, WeightSource};
 

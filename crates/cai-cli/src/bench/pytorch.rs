@@ -87,23 +87,43 @@ pub struct Reference<'a> {
     pub batch_size: usize,
     /// Threads.
     pub threads: usize,
+    /// Folder kept for the whole comparison (the ONNX export is made once, in it).
+    pub workdir: &'a Path,
 }
 
 impl Reference<'_> {
-    /// Runs one warm-up plus one timed pass in a fresh Python process; returns its JSON.
-    pub fn run_once(&self) -> Result<serde_json::Value> {
+    /// Runs one warm-up plus one timed pass of `engine` (see `bench/engines.py`) in a fresh
+    /// Python process; returns its JSON.
+    pub fn run_once(&self, engine: &str) -> Result<serde_json::Value> {
+        self.run(
+            &["--mode", "bench", "--engine", engine, "--repeats", "1"],
+            true,
+        )
+    }
+
+    /// The machine's single-core sgemm GFLOP/s on 1088x192x768 (PyTorch's BLAS).
+    pub fn sgemm(&self) -> Result<serde_json::Value> {
+        self.run(&["--mode", "sgemm"], false)
+    }
+
+    fn run(&self, mode: &[&str], with_inputs: bool) -> Result<serde_json::Value> {
         let t0_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let out = Command::new(self.python)
-            .arg(self.script)
-            .arg("--weights")
-            .arg(self.weights)
-            .arg("--input")
-            .args(self.inputs)
-            .args(["--batch-size", &self.batch_size.to_string()])
+        let mut cmd = Command::new(self.python);
+        cmd.arg(self.script)
             .args(["--threads", &self.threads.to_string()])
-            .args(["--repeats", "1", "--mode", "bench"])
+            .args(mode)
+            .arg("--workdir")
+            .arg(self.workdir);
+        if with_inputs {
+            cmd.arg("--weights")
+                .arg(self.weights)
+                .arg("--input")
+                .args(self.inputs)
+                .args(["--batch-size", &self.batch_size.to_string()]);
+        }
+        let out = cmd
             .env("CAI_T0_NS", t0_ns.to_string())
             .output()
             .with_context(|| {

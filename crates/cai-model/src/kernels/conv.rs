@@ -2,7 +2,7 @@
 //!
 //! In NHWC a 1x1 convolution is a plain matrix product over pixels, and a kxk one is an
 //! im2col followed by the same product, so every convolution reuses the fused
-//! [`super::matmul::linear_into`] kernel.
+//! [`super::gemm`] product.
 
 /// Transposes `[b, c, h, w]` into `[b, h, w, c]`.
 pub fn nchw_to_nhwc(x: &[f32], b: usize, c: usize, h: usize, w: usize, out: &mut [f32]) {

@@ -7,7 +7,7 @@
 pub mod activation;
 pub mod attention;
 pub mod conv;
-pub mod matmul;
+pub mod gemm;
 pub mod norm;
 pub mod packed;
 pub mod pcm;

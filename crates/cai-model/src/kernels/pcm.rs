@@ -26,41 +26,35 @@ impl Grouped {
     }
 }
 
-/// Reorders a grouped 1x1 conv weight from PyTorch's `[cout, cin/groups]` to
-/// `[groups][cin/groups][cout/groups]`, so that each input channel scales one contiguous
-/// run of its group's outputs (a vectorisable multiply-add).
-pub fn group_transpose(w: &[f32], g: Grouped) -> Vec<f32> {
-    assert_eq!(w.len(), g.weight_len());
+/// Tokens processed together: one vector lane per token (16 = the published 4x4 grid, one
+/// AVX-512 register or two AVX2 ones).
+const LANES: usize = 16;
+
+/// `y[c] += Σ_i w[o][i] · x[group(o) · ipg + i]` for a grouped 1x1 conv, on lanes of tokens:
+/// every multiply-add works on 16 tokens at once, with weights in PyTorch's layout.
+#[inline(always)]
+fn grouped_lanes(x: &[[f32; LANES]], w: &[f32], bias: &[f32], g: Grouped, y: &mut [[f32; LANES]]) {
     let (ipg, opg) = (g.cin / g.groups, g.cout / g.groups);
-    let mut out = vec![0.0f32; w.len()];
-    for grp in 0..g.groups {
-        for o in 0..opg {
-            for c in 0..ipg {
-                out[(grp * ipg + c) * opg + o] = w[(grp * opg + o) * ipg + c];
+    for (o, (out, b)) in y.iter_mut().zip(bias).enumerate() {
+        let group = o / opg;
+        let xs = &x[group * ipg..(group + 1) * ipg];
+        let ws = &w[o * ipg..(o + 1) * ipg];
+        let mut acc = [*b; LANES];
+        for (xv, wv) in xs.iter().zip(ws) {
+            for l in 0..LANES {
+                acc[l] += wv * xv[l];
             }
         }
-    }
-    out
-}
-
-/// `y[0..cout] += x · W` for a grouped 1x1 conv with weights from [`group_transpose`].
-#[inline(always)]
-fn grouped_accumulate(x: &[f32], w: &[f32], g: Grouped, y: &mut [f32]) {
-    let (ipg, opg) = (g.cin / g.groups, g.cout / g.groups);
-    for grp in 0..g.groups {
-        let out = &mut y[grp * opg..(grp + 1) * opg];
-        for c in 0..ipg {
-            let xv = x[grp * ipg + c];
-            let wr = &w[(grp * ipg + c) * opg..(grp * ipg + c + 1) * opg];
-            out.iter_mut().zip(wr).for_each(|(o, w)| *o += xv * w);
-        }
+        *out = acc;
     }
 }
 
 /// Adds `pcm(src row)` to `dst row` for each of the `rows` tokens (`d` channels each).
 ///
 /// `w1`/`b1`: first conv with batch norm folded; `w2`/`b2`: second conv; both weights in
-/// [`group_transpose`] layout.
+/// PyTorch's `[cout][cin/groups]` layout. Tokens are transposed into lanes (16 at a time),
+/// both convolutions and the SiLU run lane-wise, and the result is transposed back onto
+/// `dst`: no horizontal sums and no 4-wide vectors, whatever the group widths.
 #[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
 pub fn pcm_add(
@@ -83,15 +77,31 @@ pub fn pcm_add(
     assert_eq!(w2.len(), second.weight_len());
     assert_eq!(b1.len(), first.cout);
     assert_eq!(b2.len(), d);
-    let mut hidden = vec![0.0f32; first.cout];
-    for (x, y) in src.chunks_exact(d).zip(dst.chunks_exact_mut(d)) {
-        hidden.copy_from_slice(b1);
-        grouped_accumulate(x, w1, first, &mut hidden);
-        for h in hidden.iter_mut() {
-            *h /= 1.0 + exp(-*h);
+    let mut x = vec![[0.0f32; LANES]; d];
+    let mut hidden = vec![[0.0f32; LANES]; first.cout];
+    let mut y = vec![[0.0f32; LANES]; d];
+    for r0 in (0..rows).step_by(LANES) {
+        let count = LANES.min(rows - r0);
+        for (l, row) in src[r0 * d..(r0 + count) * d].chunks_exact(d).enumerate() {
+            for (xc, v) in x.iter_mut().zip(row) {
+                xc[l] = *v;
+            }
         }
-        y.iter_mut().zip(b2).for_each(|(y, b)| *y += b);
-        grouped_accumulate(&hidden, w2, second, y);
+        grouped_lanes(&x, w1, b1, first, &mut hidden);
+        for h in hidden.iter_mut() {
+            for v in h.iter_mut() {
+                *v /= 1.0 + exp(-*v);
+            }
+        }
+        grouped_lanes(&hidden, w2, b2, second, &mut y);
+        for (l, row) in dst[r0 * d..(r0 + count) * d]
+            .chunks_exact_mut(d)
+            .enumerate()
+        {
+            for (o, yc) in row.iter_mut().zip(&y) {
+                *o += yc[l];
+            }
+        }
     }
 }
 
@@ -121,17 +131,7 @@ mod tests {
         let b2: Vec<f32> = (0..8).map(|i| -(i as f32) * 0.02).collect();
         let src: Vec<f32> = (0..3 * 8).map(|i| (i as f32 * 0.13).sin()).collect();
         let mut dst = vec![1.0; 3 * 8];
-        pcm_add(
-            &src,
-            &mut dst,
-            3,
-            first,
-            &group_transpose(&w1, first),
-            &b1,
-            second,
-            &group_transpose(&w2, second),
-            &b2,
-        );
+        pcm_add(&src, &mut dst, 3, first, &w1, &b1, second, &w2, &b2);
         for r in 0..3 {
             let x = &src[r * 8..(r + 1) * 8];
             let h: Vec<f64> = (0..16)

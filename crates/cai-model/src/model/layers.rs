@@ -32,6 +32,11 @@ impl Linear {
         ops::linear(x, &self.w, act)
     }
 
+    /// The packed weights (to re-pack them at another precision).
+    pub(crate) fn packed_mut(&mut self) -> &mut PackedLinear {
+        &mut self.w
+    }
+
     /// `residual += x · Wᵀ + b`, in place.
     pub fn accumulate(&self, residual: &Tensor, x: &Tensor) -> Result<()> {
         ops::linear_accumulate(residual, x, &self.w)

@@ -4,7 +4,8 @@ use super::layers::{FoldedConv, LayerNorm, Linear};
 use super::params::Scope;
 use crate::config::{AstroMaeConfig, BlockVariant};
 use crate::kernels::activation::Activation;
-use crate::kernels::pcm::{self, Grouped};
+use crate::kernels::packed::PackedLinear;
+use crate::kernels::pcm::Grouped;
 use crate::ops::{self, PcmShape};
 use candle_core::{Device, Result, Tensor};
 
@@ -73,6 +74,11 @@ impl Attention {
         })
     }
 
+    pub(crate) fn visit(&mut self, f: &mut dyn FnMut(&mut PackedLinear)) {
+        f(self.qkv.packed_mut());
+        f(self.proj.packed_mut());
+    }
+
     /// `residual += proj(attention(qkv(x)))`.
     pub fn accumulate(&self, residual: &Tensor, x: &Tensor) -> Result<()> {
         let qkv = self.qkv.forward(x, Activation::Identity)?;
@@ -112,13 +118,7 @@ impl Pcm {
                 groups: g_out,
             },
         };
-        let packed: Vec<f32> = [
-            pcm::group_transpose(&first.weight, shape.first),
-            first.bias,
-            pcm::group_transpose(&second.weight, shape.second),
-            second.bias,
-        ]
-        .concat();
+        let packed: Vec<f32> = [first.weight, first.bias, second.weight, second.bias].concat();
         let n = packed.len();
         Ok(Self {
             packed: Tensor::from_vec(packed, n, &Device::Cpu)?,
@@ -145,6 +145,11 @@ impl Mlp {
             fc1: Linear::new(vb.pp("fc1"), cfg.embed_dim, cfg.mlp_hidden)?,
             fc2: Linear::new(vb.pp("fc2"), cfg.mlp_hidden, cfg.embed_dim)?,
         })
+    }
+
+    pub(crate) fn visit(&mut self, f: &mut dyn FnMut(&mut PackedLinear)) {
+        f(self.fc1.packed_mut());
+        f(self.fc2.packed_mut());
     }
 
     /// `residual += fc2(gelu(fc1(x)))`.
@@ -188,6 +193,11 @@ impl Block {
             norm2: LayerNorm::new(vb.pp("norm2"), d, cfg.ln_eps)?,
             mlp: Mlp::new(vb.pp("mlp"), cfg)?,
         })
+    }
+
+    pub(crate) fn visit(&mut self, f: &mut dyn FnMut(&mut PackedLinear)) {
+        self.attn.visit(f);
+        self.mlp.visit(f);
     }
 
     /// `x = x + attn(norm1(x)); x[:,1:] += PCM(input[:,1:]); x = x + mlp(norm2(x))`.
@@ -237,6 +247,13 @@ impl VitBranch {
             vit_block_0: Linear::new(vb.pp("vit_block.0"), cfg.head_out, cfg.vit_hidden)?,
             vit_block_2: Linear::new(vb.pp("vit_block.2"), cfg.vit_hidden, cfg.vit_hidden)?,
         })
+    }
+
+    /// Calls `f` on every product of the transformer blocks.
+    pub(crate) fn visit_blocks(&mut self, f: &mut dyn FnMut(&mut PackedLinear)) {
+        for b in &mut self.blocks {
+            b.visit(f);
+        }
     }
 
     /// `[b, c, h, w] -> [b, vit_hidden]`.

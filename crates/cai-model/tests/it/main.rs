@@ -2,4 +2,6 @@
 //! dependencies link once rather than once per file.
 
 mod full_config;
+mod kernels;
 mod parity;
+mod precision;
