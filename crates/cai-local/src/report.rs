@@ -53,6 +53,7 @@ pub fn execution_lines(r: &RunReport) -> Vec<(String, String)> {
             "Peak RSS / rank".into(),
             format!("{:.0} MB max", s.totals.max_peak_rss_mb),
         ));
+        lines.push(("Precision".into(), s.precision.to_string()));
     }
     lines.push((
         "Slots x threads".into(),

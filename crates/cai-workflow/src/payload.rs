@@ -149,6 +149,7 @@ impl Payload {
                 tolerated_failure_percentage: f.opt_percentage("tolerated_failure_percentage")?,
                 file_order: f.file_order("file_order")?,
                 architecture: f.architecture("architecture")?,
+                precision: f.precision("precision")?,
                 resume: false,
                 run_id: String::new(),
             },
@@ -197,6 +198,7 @@ impl Payload {
         }
         m.insert("file_order".into(), s.file_order.as_str().into());
         m.insert("architecture".into(), s.architecture.as_str().into());
+        m.insert("precision".into(), s.precision.to_string().into());
         Value::Object(m)
     }
 }
@@ -408,6 +410,20 @@ impl<'a> Fields<'a> {
                 .parse()
                 .map_err(|_| invalid(field, "\"x86_64\" or \"arm64\"", &Value::String(s.clone()))),
             Some(v) => Err(invalid(field, "\"x86_64\" or \"arm64\"", v)),
+        }
+    }
+
+    fn precision(&mut self, field: &'static str) -> Result<cai_model::Precision, PayloadError> {
+        match self.get(field) {
+            None => Ok(cai_model::Precision::Fp32),
+            Some(Value::String(s)) => s.parse().map_err(|_| {
+                invalid(
+                    field,
+                    "\"fp32\", \"bf16\" or \"int8\"",
+                    &Value::String(s.clone()),
+                )
+            }),
+            Some(v) => Err(invalid(field, "\"fp32\", \"bf16\" or \"int8\"", v)),
         }
     }
 

@@ -53,6 +53,9 @@ pub struct RankResult {
     pub peak_rss_mb: f64,
     /// Inference threads used.
     pub threads: u64,
+    /// Arithmetic of the model's products (`fp32` for results of older versions).
+    #[serde(default)]
+    pub precision: cai_model::Precision,
     /// Which attempt produced this result (1 = first).
     pub attempts: u64,
     /// The weights (store key or seed).

@@ -170,6 +170,10 @@ pub struct RunSettings {
     pub file_order: FileOrder,
     /// Lambda architecture priced in the cost projection.
     pub architecture: Architecture,
+    /// Arithmetic of the model's matrix products (`fp32` unless the payload says `bf16` or
+    /// `int8`); recorded in every output.
+    #[serde(default)]
+    pub precision: cai_model::Precision,
     /// Keep ranks that already have a valid result instead of recomputing them.
     #[serde(default)]
     pub resume: bool,

@@ -26,6 +26,9 @@ pub struct Summary {
     pub accuracy: Option<AccuracyReport>,
     /// True when any rank ran on seeded random weights.
     pub untrained: bool,
+    /// Arithmetic of the model's products in this run (the payload's `precision`).
+    #[serde(default)]
+    pub precision: cai_model::Precision,
     /// Every rank with data but no result, with why.
     pub failed_ranks: Vec<FailedRank>,
     /// The Map's own error when it failed (e.g. tolerated failure threshold exceeded).

@@ -100,6 +100,7 @@ impl DeploySpec {
             tolerated_failure_percentage: None,
             file_order: FileOrder::Natural,
             architecture: arch,
+            precision: Default::default(),
             resume: false,
             run_id: String::new(),
         }

@@ -230,3 +230,58 @@ fn file_order_natural_and_lexicographic() {
     let plan = env.json("res/lexicographic", "plan.json");
     assert_eq!(plan["payload"]["file_order"], "lexicographic");
 }
+
+#[test]
+fn precision_from_the_payload_or_the_flag_is_recorded_everywhere() {
+    let env = Env::new(3, 4);
+    let check = |rp: &str, want: &str| {
+        env.assert_every_sample_once(rp);
+        let summary = env.json(rp, "summary.json");
+        assert_eq!(summary["precision"], want, "{rp}");
+        assert_eq!(env.json(rp, "plan.json")["payload"]["precision"], want);
+        for rank in 0..3 {
+            assert_eq!(env.json(rp, &format!("{rank}.json"))["precision"], want);
+            let file =
+                std::fs::File::open(env.results(rp).join(format!("predictions/{rank}.parquet")))
+                    .unwrap();
+            let reader =
+                parquet::file::reader::SerializedFileReader::new(file).expect("a parquet file");
+            use parquet::file::reader::FileReader;
+            let kv = reader
+                .metadata()
+                .file_metadata()
+                .key_value_metadata()
+                .cloned()
+                .unwrap_or_default();
+            assert!(
+                kv.iter()
+                    .any(|e| e.key == "cai.precision" && e.value.as_deref() == Some(want)),
+                "{kv:?}"
+            );
+        }
+    };
+    env.run(
+        &env.payload("res/int8", json!({"precision": "int8"})),
+        &[],
+        None,
+    )
+    .expect_code(0);
+    check("res/int8", "int8");
+    env.run(
+        &env.payload("res/bf16", json!({})),
+        &["--precision", "bf16"],
+        None,
+    )
+    .expect_code(0);
+    check("res/bf16", "bf16");
+    env.run(&env.payload("res/fp32", json!({})), &[], None)
+        .expect_code(0);
+    check("res/fp32", "fp32");
+    let out = env.run(
+        &env.payload("res/bad", json!({"precision": "fp8"})),
+        &[],
+        None,
+    );
+    out.expect_code(2);
+    assert!(out.stderr.contains("field `precision`"), "{}", out.stderr);
+}

@@ -340,6 +340,7 @@ impl SynthRun {
                 timings,
                 peak_rss_mb: invocations.last().unwrap().peak_rss_mb,
                 threads: 1,
+                precision: Default::default(),
                 attempts: fails + 1,
                 model: model.clone(),
                 untrained: self.untrained,
@@ -430,6 +431,7 @@ impl SynthRun {
             accuracy: (self.truth && self.summary_accuracy && !pairs.is_empty())
                 .then(|| exact_metrics(&pairs)),
             untrained: self.untrained,
+            precision: Default::default(),
             failed_ranks: failed,
             map_error: None,
             execution: Some(ExecutionRecord {

@@ -87,7 +87,7 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
     let scratch = Scratch::new(&ctx.scratch)?;
     let mut timings = Timings::default();
     let t = Instant::now();
-    let (model, cached) = load_model(ctx, &store, &ev.run.model, scratch.path())?;
+    let (model, cached) = load_model(ctx, &store, &ev.run, scratch.path())?;
     timings.model_load = t.elapsed().as_secs_f64();
     timings.model_cached = cached;
 
@@ -232,7 +232,10 @@ fn infer(
             )
         })?
         .into_temp_path();
-    let mut writer = PredictionWriter::create(&out, &meta, with_truth).map_err(internal)?;
+    let precision = model.predictor.precision().to_string();
+    let extra = [(cai_data::META_PRECISION, precision.as_str())];
+    let mut writer =
+        PredictionWriter::create_with(&out, &meta, with_truth, &extra).map_err(internal)?;
     let batch_size = p.batch_size.max(1) as usize;
     let cpu_before = usage::self_usage().cpu_seconds;
     let (mut num_batches, mut bits, mut files) = (0u64, 0f64, Vec::new());
@@ -327,6 +330,7 @@ fn write_predictions(
         timings,
         peak_rss_mb: 0.0,
         threads: model.predictor.threads() as u64,
+        precision: model.predictor.precision(),
         attempts: ev.attempt + 1,
         model: ev.run.model.to_string(),
         untrained: model.untrained,
@@ -483,22 +487,24 @@ pub fn is_valid_for(r: &RankResult, ev: &InferEvent) -> bool {
 fn load_model(
     ctx: &HandlerContext,
     store: &BlockingStore,
-    model: &ModelLocation,
+    run: &RunSettings,
     scratch: &std::path::Path,
 ) -> Result<(Arc<WarmModel>, bool), HandlerError> {
-    let identity = match model {
+    let model = &run.model;
+    let weights = match model {
         ModelLocation::Seed(n) => format!("seed:{n}"),
         ModelLocation::Store { bucket, key } => {
             let (size, ms) = io::identity(store, bucket, key)?.unwrap_or_default();
             format!("{bucket}/{key}@{size}:{ms}")
         }
     };
+    let identity = format!("{weights}#{}", run.precision);
     if let Some(warm) = ctx.models.get(&identity) {
         return Ok((warm, true));
     }
     ctx.models.clear();
     let loaded = load_weights(store, model, scratch)?;
-    let warm = Arc::new(WarmModel::new(identity, loaded, ctx.threads));
+    let warm = Arc::new(WarmModel::new(identity, loaded, ctx.threads, run.precision));
     ctx.models.put(warm.clone());
     Ok((warm, false))
 }

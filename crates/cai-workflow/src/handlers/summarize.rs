@@ -363,6 +363,7 @@ impl Fold {
             totals,
             accuracy: self.accuracy.report(),
             untrained: self.untrained,
+            precision: plan.run.precision,
             failed_ranks: self.failed,
             map_error,
             execution: None,

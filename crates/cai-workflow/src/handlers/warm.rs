@@ -4,12 +4,13 @@
 
 use std::sync::{Arc, Mutex};
 
-use cai_model::{LoadedModel, Predictor};
+use cai_model::{LoadedModel, Precision, Predictor};
 
 /// A built model ready to predict, with what the outputs must say about it.
 pub struct WarmModel {
-    /// Identifies the weights: `seed:N`, or `bucket/key` with the object's size and mtime,
-    /// so replaced weights are never served from the cache.
+    /// Identifies the weights and how they are run: `seed:N`, or `bucket/key` with the
+    /// object's size and mtime, so replaced weights are never served from the cache, plus the
+    /// precision, so a model packed for one precision is never used for another.
     pub identity: String,
     /// The model on this context's threads.
     pub predictor: Arc<Predictor>,
@@ -20,11 +21,20 @@ pub struct WarmModel {
 }
 
 impl WarmModel {
-    /// Wraps a freshly loaded model.
-    pub fn new(identity: String, loaded: LoadedModel, threads: usize) -> WarmModel {
+    /// Wraps a freshly loaded model, its products at `precision`.
+    pub fn new(
+        identity: String,
+        loaded: LoadedModel,
+        threads: usize,
+        precision: Precision,
+    ) -> WarmModel {
         WarmModel {
             identity,
-            predictor: Arc::new(Predictor::new(loaded.model, threads.max(1))),
+            predictor: Arc::new(Predictor::with_precision(
+                loaded.model,
+                threads.max(1),
+                precision,
+            )),
             origin: loaded.origin,
             untrained: loaded.untrained,
         }
