@@ -9,6 +9,7 @@ mod bench;
 mod common;
 mod data;
 mod demo;
+mod glibc_compat;
 mod handler;
 mod predict;
 mod report;
