@@ -89,3 +89,57 @@ impl Drop for HeldLease {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cai_store::{BlockingStore, StoreConfig};
+    use cai_workflow::lease::{self, Holder, Takeover};
+
+    fn store(dir: &std::path::Path) -> BlockingStore {
+        BlockingStore::open(StoreConfig::Local {
+            root: dir.to_path_buf(),
+        })
+        .unwrap()
+    }
+
+    fn take(store: &BlockingStore, run: &str) -> Lease {
+        let holder = Holder::this_process();
+        lease::acquire(store, "bkt", "r/1", run, &holder, &Takeover::Never)
+            .unwrap()
+            .lease
+    }
+
+    #[test]
+    fn renewed_while_held_and_released_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let mut first = take(&s, "run-a").record().clone();
+        // Backdate it, so a renewal visibly moves the expiry.
+        first.expires_unix -= 100;
+        let path = dir.path().join("bkt/r/1/lease.json");
+        std::fs::write(&path, serde_json::to_vec(&first).unwrap()).unwrap();
+        let held = HeldLease::start_every(take(&s, "run-a"), Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(200));
+        let now = lease::read(&s, "bkt", "r/1").unwrap().unwrap().unwrap();
+        assert_eq!(now.run_id, "run-a");
+        assert!(now.expires_unix > first.expires_unix, "{now:?}");
+        assert_eq!(held.finish(), None);
+        assert!(!path.exists(), "released");
+    }
+
+    #[test]
+    fn a_takeover_is_reported_and_left_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let held = HeldLease::start_every(take(&s, "run-a"), Duration::from_millis(20));
+        let holder = Holder::this_process();
+        let other = lease::acquire(&s, "bkt", "r/1", "run-b", &holder, &Takeover::Break(None));
+        assert!(other.unwrap().took_over.is_some());
+        std::thread::sleep(Duration::from_millis(200));
+        let lost = held.finish().expect("the loss is reported");
+        assert!(lost.contains("run run-b"), "{lost}");
+        let now = lease::read(&s, "bkt", "r/1").unwrap().unwrap().unwrap();
+        assert_eq!(now.run_id, "run-b", "the other run's lease stays");
+    }
+}

@@ -619,12 +619,17 @@ fn read_versioned(
 /// How long an execution-held lease must last: the longest the execution can run. Each rank
 /// is bounded by its attempts (`1 + retry.max_attempts`, each at most `timeout_seconds`) and
 /// the backoff between them, plus the throttling retries the definition allows (6 delays of
-/// at most 60 s); ranks run in waves of `max_concurrency` (or, when the Map is unbounded, of
-/// [`ASSUMED_CONCURRENCY`], Lambda's default concurrency quota); Initialize, Summarize and the
-/// failure handler are Lambdas of at most 15 minutes with 3 retries each; plus a margin. Capped
-/// at Step Functions' longest execution (one year). Overestimating costs nothing: a lease of
-/// an execution that ended early is released by Summarize, or found gone by `cai aws run`,
-/// which asks Step Functions whether the execution still runs.
+/// at most 60 s) and one more Lambda timeout of slack; ranks run in waves of at most
+/// [`ASSUMED_CONCURRENCY`] (fewer when `max_concurrency` says so): Initialize cannot see the
+/// account's Lambda concurrency, which bounds the Map (and to which `cai aws run` lowers
+/// `max_concurrency`), so it assumes the smallest default quota; Initialize, Summarize and the
+/// failure handler are Lambdas of at most 15 minutes with 3 retries each; plus a margin.
+/// Capped at Step Functions' longest execution (one year).
+///
+/// The estimate errs long on purpose: an expiry that passed while the execution still runs
+/// would let `--resume` take over a live run, while one that lasts too long only keeps a
+/// crashed execution's lease in place, which `cai aws run --resume` sees through anyway (it
+/// asks Step Functions whether the execution still runs) and `--break-lease` removes.
 pub fn execution_ttl(run: &RunSettings, ranks_with_data: u64) -> Duration {
     const LAMBDA_MAX: u64 = 900;
     let r = &run.retry;
@@ -642,7 +647,7 @@ pub fn execution_ttl(run: &RunSettings, ranks_with_data: u64) -> Duration {
     let per_rank = attempts * run.timeout_seconds + backoff.ceil() as u64 + throttling + LAMBDA_MAX;
     let concurrency = match run.max_concurrency {
         0 => ASSUMED_CONCURRENCY,
-        n => n,
+        n => n.min(ASSUMED_CONCURRENCY),
     };
     let waves = ranks_with_data.div_ceil(concurrency).max(1);
     let bookkeeping = 2 * 4 * LAMBDA_MAX;
@@ -654,8 +659,9 @@ pub fn execution_ttl(run: &RunSettings, ranks_with_data: u64) -> Duration {
     Duration::from_secs(secs)
 }
 
-/// Concurrent Lambda invocations assumed for an unbounded Map: the default regional quota.
-pub const ASSUMED_CONCURRENCY: u64 = 1000;
+/// Concurrent Lambda invocations an execution's lease assumes at most: the concurrency quota
+/// AWS gives new accounts (10; the usual default is 1,000).
+pub const ASSUMED_CONCURRENCY: u64 = 10;
 
 /// A run id unique enough to tell executions apart under one result path: start time in
 /// nanoseconds and the process id.
@@ -766,8 +772,21 @@ mod tests {
         // 3 attempts of 900 s, 1 + 2 s of backoff, throttling and one Lambda of slack.
         let per_rank = 3 * 900 + 3 + 360 + 900;
         let fixed = 8 * 900 + 900;
-        assert_eq!(execution_ttl(&run, 100).as_secs(), per_rank + fixed);
-        assert_eq!(execution_ttl(&run, 2500).as_secs(), 3 * per_rank + fixed);
+        assert_eq!(execution_ttl(&run, 10).as_secs(), per_rank + fixed);
+        assert_eq!(execution_ttl(&run, 100).as_secs(), 10 * per_rank + fixed);
+        let five = RunSettings {
+            max_concurrency: 5,
+            ..run.clone()
+        };
+        assert_eq!(execution_ttl(&five, 100).as_secs(), 20 * per_rank + fixed);
+        let thousand = RunSettings {
+            max_concurrency: 1000,
+            ..run.clone()
+        };
+        assert_eq!(
+            execution_ttl(&thousand, 100).as_secs(),
+            10 * per_rank + fixed
+        );
         let one_at_a_time = RunSettings {
             max_concurrency: 1,
             ..run

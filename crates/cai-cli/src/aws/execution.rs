@@ -105,11 +105,12 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<u8> {
 /// The early, friendly half of the result path's lease check (Initialize makes the
 /// authoritative one, atomically, in the execution): reads `<result_path>/lease.json` and
 /// refuses (exit 2) while another run holds it; returns the run id whose lease Initialize
-/// should take over when `--break-lease` says so, or `--resume` finds its holder gone: its
-/// lease expired, or the execution it names no longer runs (which only Step Functions can
-/// tell, so this is the only place an execution stopped early is recognised before its lease
-/// expires). A lease that cannot be read here (no S3 access from this machine, a bucket
-/// this role cannot list) is left to Initialize.
+/// should take over when `--break-lease` says so, or `--resume` finds its holder gone. For a
+/// lease an execution holds, Step Functions decides: gone once the execution no longer runs
+/// (so an execution stopped early is recognised before its lease expires, and a running one
+/// whose generous expiry passed is still refused); otherwise the expiry, or a pid on this
+/// host that no longer exists. A lease that cannot be read here (no S3 access from this
+/// machine, a bucket this role cannot list) is left to Initialize.
 async fn check_lease(ctx: &AwsContext, text: &str, a: &RunArgs) -> Result<Option<String>> {
     let Ok(payload) = Payload::parse(text) else {
         return Ok(None); // execution::start names what is wrong with it
@@ -142,16 +143,18 @@ async fn check_lease(ctx: &AwsContext, text: &str, a: &RunArgs) -> Result<Option
             .into())
         }
     };
+    // Step Functions knows whether an execution still runs; the expiry is the fallback (for
+    // a local holder, or when the execution cannot be described).
     let mut gone = current.gone(lease::now_unix());
-    if let (None, Some(arn)) = (&gone, &current.execution) {
-        if arn.starts_with("arn:aws:states:") {
-            match execution::describe(ctx, arn).await {
-                Ok(info) if info.ended() => {
-                    gone = Some(format!("its execution is {}", info.status));
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!("cannot describe {arn}: {e}"),
-            }
+    if let Some(arn) = current
+        .execution
+        .as_deref()
+        .filter(|a| a.starts_with("arn:aws:states:"))
+    {
+        match execution::describe(ctx, arn).await {
+            Ok(info) if info.ended() => gone = Some(format!("its execution is {}", info.status)),
+            Ok(_) => gone = None,
+            Err(e) => tracing::warn!("cannot describe {arn}: {e}"),
         }
     }
     let describe = format!(

@@ -127,7 +127,7 @@ fn a_second_execution_is_refused_without_touching_the_first_one() {
         held.execution.as_deref(),
         Some("arn:aws:states:us-east-1:1:execution:cai:first")
     );
-    // Three partitions on three ranks: the expiry covers one wave of ranks and more.
+    // Three partitions on three ranks: the expiry covers three attempts of each and more.
     assert!(held.expires_unix - held.started_unix >= 3 * 900, "{held:?}");
     // What a finished earlier run left: the second Initialize must not delete it.
     std::fs::write(w.results(rp).join("summary.json"), b"{\"earlier\": true}").unwrap();
