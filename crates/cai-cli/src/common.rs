@@ -111,3 +111,31 @@ pub fn error_chain(e: &anyhow::Error) -> String {
     }
     out
 }
+
+/// Ends this process when the process that started it goes away. The local engine's
+/// invocations (`cai worker`, `cai handler`) run in their own process groups, so killing a
+/// `cai run` outright (kill -9, a closed terminal) would leave them to finish the invocation
+/// in hand and write into a result path whose lease has become stale, and that `--resume`
+/// may have taken over by then. Watching the parent bounds that to half a second: a dead
+/// engine's pid (what its lease names) then really means a gone run.
+pub fn exit_with_parent() {
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    if parent <= 1 {
+        return; // started by init (or already orphaned): nothing to watch
+    }
+    let watch = move || loop {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        // SAFETY: as above.
+        if unsafe { libc::getppid() } != parent {
+            // SAFETY: ends this process only; no cleanup can be trusted to run in time.
+            unsafe { libc::raise(libc::SIGKILL) };
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("cai-parent-watch".into())
+        .spawn(watch)
+    {
+        tracing::warn!("cannot watch the parent process: {e}");
+    }
+}

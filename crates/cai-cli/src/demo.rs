@@ -81,6 +81,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<u8> {
             definition: None,
             store: args.store.clone(),
             resume: false,
+            break_lease: false,
             slots: args.concurrency,
             threads: None,
             quiet,

@@ -14,6 +14,7 @@ const MAX_EVENT_BYTES: u64 = 6 << 20;
 
 /// Runs the handler named `name` on the event read from stdin.
 pub fn run(name: &str) -> ExitCode {
+    crate::common::exit_with_parent();
     match serve(name) {
         Ok(out) => {
             let mut stdout = std::io::stdout().lock();

@@ -24,8 +24,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub definition: Option<PathBuf>,
     /// Keep ranks that already have a valid result under result_path; rerun only the rest.
+    /// Also takes over the result path's lease when its holder is provably gone (its process
+    /// no longer exists, or its lease expired).
     #[arg(long)]
     pub resume: bool,
+    /// Take the result path's lease whoever holds it: for a run you know is gone that cai
+    /// cannot prove gone (it ran on another host, or its execution was stopped).
+    #[arg(long)]
+    pub break_lease: bool,
     /// Invocations at once (default: one per core, as memory allows).
     #[arg(long, value_parser = crate::common::positive)]
     pub concurrency: Option<usize>,
@@ -94,7 +100,8 @@ pub fn read_definition(path: &Path) -> Result<Value> {
 }
 
 /// Runs `cai run`; returns the exit code (0 all ranks succeeded, 3 some ranks failed but the
-/// Map tolerated it, 1 the execution failed).
+/// Map tolerated it, 1 the execution failed). Errors before the execution starts, another
+/// run holding the result path among them, exit 2.
 pub fn run(args: RunArgs, quiet: bool) -> Result<u8> {
     let (mut payload, mut input) = read_payload(&args.payload)?;
     if let Some(p) = args.precision {
@@ -123,6 +130,7 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<u8> {
         definition,
         store: args.store,
         resume: args.resume,
+        break_lease: args.break_lease,
         slots,
         threads: args.threads,
         quiet,
@@ -162,12 +170,20 @@ pub fn print_report_with(r: &RunReport, cost_source: &str) {
     print_outcome(r);
 }
 
+/// A Task's cause is the function's error body (`{"errorType", "errorMessage"}`) as Lambda
+/// reports it; the message alone reads better after the error name.
+fn lambda_message(cause: &str) -> String {
+    serde_json::from_str::<cai_workflow::HandlerError>(cause)
+        .map_or_else(|_| cause.to_string(), |e| e.error_message)
+}
+
 /// Accuracy, failures, where the files are, and the untrained banner.
 pub fn print_outcome(r: &RunReport) {
     if let Some(e) = &r.execution.cause {
         println!(
-            "execution failed: {}: {e}",
-            r.execution.error.as_deref().unwrap_or("")
+            "execution failed: {}: {}",
+            r.execution.error.as_deref().unwrap_or(""),
+            lambda_message(e)
         );
     }
     let Some(s) = &r.summary else {

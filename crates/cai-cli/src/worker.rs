@@ -16,6 +16,7 @@ use cai_workflow::HandlerError;
 
 /// Serves requests from stdin until it closes.
 pub fn run() -> ExitCode {
+    crate::common::exit_with_parent();
     let mut responses = match response_pipe() {
         Ok(f) => f,
         Err(e) => {

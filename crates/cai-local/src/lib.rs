@@ -7,6 +7,7 @@
 pub mod capacity;
 pub mod errors;
 pub mod invoker;
+pub mod lease;
 pub mod process;
 pub mod procfs;
 pub mod progress;

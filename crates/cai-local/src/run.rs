@@ -13,8 +13,11 @@ use cai_workflow::summary::{ExecutionRecord, Summary};
 use cai_workflow::{io, layout, Payload};
 use serde_json::Value;
 
+use cai_workflow::lease::{self, Holder, LeaseError, Takeover};
+
 use crate::capacity::Capacity;
 use crate::invoker::{Backend, Invoker, ProcessBackend, LAMBDA_INVOKE};
+use crate::lease::HeldLease;
 use crate::progress::Progress;
 use crate::store_s3::StoreS3;
 use crate::worker::WorkerBackend;
@@ -29,8 +32,11 @@ pub struct RunOptions {
     pub definition: Option<Value>,
     /// The store.
     pub store: StoreConfig,
-    /// Keep ranks that already have a valid result.
+    /// Keep ranks that already have a valid result; also take over the result path's lease
+    /// when its holder is provably gone.
     pub resume: bool,
+    /// Take over the result path's lease whoever holds it (the user says the holder is gone).
+    pub break_lease: bool,
     /// Invocations at once (default: what cores and memory hold).
     pub slots: Option<usize>,
     /// Threads per inference invocation (default: cores / slots).
@@ -88,6 +94,9 @@ pub enum RunError {
     /// The store cannot be opened.
     #[error("store: {0}")]
     Store(#[from] cai_store::StoreError),
+    /// Another run holds the result path (or its lease could not be taken).
+    #[error("{0}")]
+    Lease(#[from] LeaseError),
 }
 
 /// Runs the workflow once and returns what happened.
@@ -105,6 +114,8 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         }
     }
     let store = BlockingStore::open(opts.store.clone())?;
+    // One run per result path: nothing runs (nothing is written) unless this run holds it.
+    let (held, run_id, mut lease_warnings) = take_lease(&store, &opts)?;
     let mut env = opts.env.clone();
     env.push((cai_store::STORE_ENV_VAR.into(), opts.store.to_string()));
     let progress = Arc::new(Progress::new(opts.quiet));
@@ -122,8 +133,12 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         progress.clone(),
     );
     let mut input = opts.input.clone();
-    if let (true, Some(obj)) = (opts.resume, input.as_object_mut()) {
-        obj.insert("resume".into(), Value::Bool(true));
+    if let Some(obj) = input.as_object_mut() {
+        if opts.resume {
+            obj.insert("resume".into(), Value::Bool(true));
+        }
+        // Initialize accepts the lease this engine holds as its run's.
+        obj.insert("cai_lease".into(), serde_json::json!({ "run_id": run_id }));
     }
     let name = opts.name.clone().unwrap_or_else(|| {
         let secs = SystemTime::now()
@@ -184,7 +199,8 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         throttled: Some(invoker.throttled() as u64),
     };
     let summary = record_in_summary(&store, p, &execution, &performance);
-    let warnings = exec
+    lease_warnings.extend(held.finish());
+    let mut warnings: Vec<String> = exec
         .output
         .as_ref()
         .and_then(|o| o.get("warnings"))
@@ -196,6 +212,7 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
                 .collect()
         })
         .unwrap_or_default();
+    warnings.extend(lease_warnings);
     Ok(RunReport {
         execution,
         summary,
@@ -204,6 +221,51 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         capacity: invoker.capacity(),
         warnings,
     })
+}
+
+/// Takes the lease on the payload's result path for a new run id (taking over a stale one
+/// with `resume`, any with `break_lease`) and starts renewing it; the warnings say what was
+/// taken over.
+fn take_lease(
+    store: &BlockingStore,
+    opts: &RunOptions,
+) -> Result<(HeldLease, String, Vec<String>), LeaseError> {
+    let p = &opts.payload;
+    let run_id = lease::new_run_id();
+    let takeover = if opts.break_lease {
+        Takeover::Break(None)
+    } else if opts.resume {
+        Takeover::IfStale
+    } else {
+        Takeover::Never
+    };
+    let got = lease::acquire(
+        store,
+        &p.data_bucket,
+        &p.result_path,
+        &run_id,
+        &Holder::this_process(),
+        &takeover,
+    )?;
+    let mut warnings = Vec::new();
+    if let Some((old, gone)) = &got.took_over {
+        warnings.push(match gone {
+            Some(why) => format!(
+                "took over the lease on {} of run {} ({}), which is gone: {why}",
+                got.lease.result(),
+                old.run_id,
+                old.holder_text()
+            ),
+            None => format!(
+                "broke the lease on {} of run {} ({}, valid until {}) as --break-lease asked",
+                got.lease.result(),
+                old.run_id,
+                old.holder_text(),
+                old.expires
+            ),
+        });
+    }
+    Ok((HeldLease::start(got.lease), run_id, warnings))
 }
 
 /// Ranks in the plan: from the output when the run got that far, else the payload's intent.

@@ -27,7 +27,7 @@ pub use isa::Isa;
 pub use model::AstroMae;
 pub use precision::Precision;
 pub use predictor::{PredictError, Predictor};
-pub use weights::{WeightError, WeightSource};
+pub use weights::{inspect, Inspection, WeightError, WeightSource};
 
 /// A model ready to run, with what the caller should tell the user about it.
 pub struct LoadedModel {
@@ -50,24 +50,8 @@ pub fn load_model(source: &WeightSource) -> Result<LoadedModel, WeightError> {
 
 /// Builds the model from raw tensors, failing with every missing or mis-shaped tensor listed.
 pub fn build_model(raw: weights::RawWeights) -> Result<LoadedModel, WeightError> {
-    let cfg = AstroMaeConfig::infer(&raw);
+    let (cfg, check) = weights::fit(&raw)?;
     let origin = raw.origin.clone();
-    if cfg.num_heads == 0 || !cfg.embed_dim.is_multiple_of(cfg.num_heads) {
-        return Err(WeightError::Config {
-            origin,
-            msg: format!(
-                "{} attention heads do not divide the token width {}",
-                cfg.num_heads, cfg.embed_dim
-            ),
-        });
-    }
-    let check = weights::validate(&raw, &cfg);
-    if !check.mismatches.is_empty() {
-        return Err(WeightError::Mismatch {
-            origin,
-            mismatches: check.mismatches,
-        });
-    }
     for name in &check.unexpected {
         tracing::warn!("{origin}: ignoring unexpected tensor {name}");
     }

@@ -144,6 +144,30 @@ impl BlockingBucket {
         self.request(self.bucket.put_if_absent(key, bytes))
     }
 
+    /// Blocking [`Bucket::get_versioned`].
+    pub fn get_versioned(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<(Bytes, Option<String>), StoreError> {
+        self.request(self.bucket.get_versioned(key, max_bytes))
+    }
+
+    /// Blocking [`Bucket::put_if_unchanged`].
+    pub fn put_if_unchanged(
+        &self,
+        key: &str,
+        bytes: impl Into<Bytes>,
+        e_tag: &str,
+    ) -> Result<bool, StoreError> {
+        self.request(self.bucket.put_if_unchanged(key, bytes, e_tag))
+    }
+
+    /// Blocking [`Bucket::delete_if_unchanged`].
+    pub fn delete_if_unchanged(&self, key: &str, e_tag: &str) -> Result<bool, StoreError> {
+        self.request(self.bucket.delete_if_unchanged(key, e_tag))
+    }
+
     /// A streaming writer for `key` (see [`ObjectWriter`]): buffers up to 8 MiB, then hands
     /// the bytes to the backend; [`BlockingWriter::finish`] makes the object appear.
     pub fn writer(&self, key: &str) -> Result<BlockingWriter, StoreError> {

@@ -143,6 +143,17 @@ impl Bucket {
     /// larger than `max_bytes`, checked both against the reported size and while
     /// streaming, so a hostile object cannot exhaust memory.
     pub async fn get_capped(&self, key: &str, max_bytes: u64) -> Result<Bytes, StoreError> {
+        Ok(self.get_versioned(key, max_bytes).await?.0)
+    }
+
+    /// [`Bucket::get_capped`] that also returns the entity tag of the version read (from the
+    /// same response, so the bytes and the tag belong together): what
+    /// [`Bucket::put_if_unchanged`] and [`Bucket::delete_if_unchanged`] compare against.
+    pub async fn get_versioned(
+        &self,
+        key: &str,
+        max_bytes: u64,
+    ) -> Result<(Bytes, Option<String>), StoreError> {
         let loc = self.checked(key)?;
         let backend = |e| StoreError::backend("get", &self.name, key, e);
         let too_large = |size| StoreError::TooLarge {
@@ -156,9 +167,10 @@ impl Bucket {
         if size > max_bytes {
             return Err(too_large(size));
         }
+        let e_tag = result.meta.e_tag.clone();
         if let GetResultPayload::File(..) = &result.payload {
             // A local file handle reads exactly the range that was sized at open time.
-            return result.bytes().await.map_err(backend);
+            return Ok((result.bytes().await.map_err(backend)?, e_tag));
         }
         let mut stream = result.into_stream();
         let mut buf = BytesMut::with_capacity(size as usize);
@@ -169,7 +181,7 @@ impl Bucket {
             }
             buf.extend_from_slice(&chunk);
         }
-        Ok(buf.freeze())
+        Ok((buf.freeze(), e_tag))
     }
 
     /// Writes a whole object atomically: readers see the old object or the new one,
@@ -210,6 +222,108 @@ impl Bucket {
             ) => Ok(false),
             Err(e) => Err(StoreError::backend("create", &self.name, key, e)),
         }
+    }
+
+    /// Replaces the object only if it is still the version whose entity tag is `e_tag` (as
+    /// [`Bucket::get_versioned`] or [`Bucket::head`] returned it): `Ok(false)` when it changed
+    /// or vanished since, so two writers that read the same version cannot both replace it.
+    ///
+    /// On S3 this is one PUT with `If-Match` (object_store's `PutMode::Update`, which S3
+    /// evaluates atomically). A local folder has no such primitive, so the compare and the
+    /// rename run under an exclusive `flock` of the key's folder, which every conditional
+    /// write and delete of this crate takes: among cai processes sharing the folder the
+    /// operation is atomic. (An exclusive create, [`Bucket::put_if_absent`], needs no lock: it
+    /// cannot replace anything.)
+    pub async fn put_if_unchanged(
+        &self,
+        key: &str,
+        bytes: impl Into<Bytes>,
+        e_tag: &str,
+    ) -> Result<bool, StoreError> {
+        let loc = self.checked(key)?;
+        let payload = PutPayload::from(bytes.into());
+        let backend = |e| StoreError::backend("replace", &self.name, key, e);
+        if self.local.is_some() {
+            let _lock = self.lock_folder_of(key, &loc).await?;
+            if self.head(key).await?.and_then(|e| e.e_tag).as_deref() != Some(e_tag) {
+                return Ok(false);
+            }
+            self.client.put(&loc, payload).await.map_err(backend)?;
+            return Ok(true);
+        }
+        let opts = object_store::PutOptions {
+            mode: object_store::PutMode::Update(object_store::UpdateVersion {
+                e_tag: Some(e_tag.to_string()),
+                version: None,
+            }),
+            ..Default::default()
+        };
+        match self.client.put_opts(&loc, payload, opts).await {
+            Ok(_) => Ok(true),
+            Err(
+                object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+            ) => Ok(false),
+            Err(e) => Err(backend(e)),
+        }
+    }
+
+    /// Deletes the object only if it is still the version whose entity tag is `e_tag`:
+    /// `Ok(false)` when it changed since (`Ok(true)` also when it is already gone).
+    ///
+    /// Locally atomic, under the same folder lock as [`Bucket::put_if_unchanged`]. S3 has a
+    /// conditional DELETE, but object_store does not send it, so on S3 this is a HEAD and then
+    /// a DELETE: a writer that replaces the object between the two loses its version. Callers
+    /// use it only where that window is acceptable (releasing a lease, see cai-workflow).
+    pub async fn delete_if_unchanged(&self, key: &str, e_tag: &str) -> Result<bool, StoreError> {
+        let loc = self.checked(key)?;
+        let _lock = match self.local {
+            Some(_) => Some(self.lock_folder_of(key, &loc).await?),
+            None => None,
+        };
+        match self.head(key).await? {
+            None => return Ok(true),
+            Some(e) if e.e_tag.as_deref() != Some(e_tag) => return Ok(false),
+            Some(_) => {}
+        }
+        self.delete(key).await?;
+        Ok(true)
+    }
+
+    /// Locally: an exclusive `flock` on the folder holding `key` (created if missing),
+    /// released when the returned file is dropped. Waits for another holder.
+    async fn lock_folder_of(&self, key: &str, loc: &Path) -> Result<std::fs::File, StoreError> {
+        let Some((path, _)) = self.resolve_local(key, loc)? else {
+            return Err(StoreError::backend(
+                "lock",
+                &self.name,
+                key,
+                object_store::Error::NotImplemented {
+                    operation: "folder lock".into(),
+                    implementer: "S3".into(),
+                },
+            ));
+        };
+        let folder = path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| path.clone());
+        let locked = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&folder)?;
+            let f = std::fs::File::open(&folder)?;
+            f.lock()?;
+            Ok::<_, std::io::Error>(f)
+        })
+        .await
+        .map_err(|e| StoreError::Io {
+            op: "lock folder of",
+            path: path.clone(),
+            source: std::io::Error::other(e),
+        })?;
+        locked.map_err(|source| StoreError::Io {
+            op: "lock folder of",
+            path,
+            source,
+        })
     }
 
     /// Starts writing the object at `key` as a stream (see [`ObjectWriter`]); nothing is

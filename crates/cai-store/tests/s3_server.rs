@@ -70,6 +70,30 @@ fn s3_store_round_trips_through_a_sigv4_server() {
         .unwrap();
     assert_eq!(&b.get("root/data/k.txt").unwrap()[..], b"hi");
 
+    // Conditional writes, what a run's lease is made of: create only if absent (`If-None-Match:
+    // *`), replace and delete only the version read (`If-Match` on the ETag).
+    assert!(b.put_if_absent("runs/lease.json", b"one".to_vec()).unwrap());
+    assert!(!b.put_if_absent("runs/lease.json", b"two".to_vec()).unwrap());
+    let (bytes, tag) = b.get_versioned("runs/lease.json", 1024).unwrap();
+    assert_eq!(&bytes[..], b"one");
+    let tag = tag.expect("S3 reports an ETag");
+    assert!(b
+        .put_if_unchanged("runs/lease.json", b"three".to_vec(), &tag)
+        .unwrap());
+    assert!(!b
+        .put_if_unchanged("runs/lease.json", b"four".to_vec(), &tag)
+        .unwrap());
+    assert!(!b.delete_if_unchanged("runs/lease.json", &tag).unwrap());
+    let (bytes, now) = b.get_versioned("runs/lease.json", 1024).unwrap();
+    assert_eq!(&bytes[..], b"three");
+    assert!(b
+        .delete_if_unchanged("runs/lease.json", &now.unwrap())
+        .unwrap());
+    assert!(!b.exists("runs/lease.json").unwrap());
+    assert!(!b
+        .put_if_unchanged("runs/lease.json", b"five".to_vec(), &tag)
+        .unwrap());
+
     // The server checks signatures: a wrong secret is refused, naming the bucket and key.
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "wrong");
     let bad = BlockingStore::open(StoreConfig::S3Buckets).unwrap();

@@ -144,7 +144,7 @@ pub fn generate(run: &RunSettings, fns: &Functions) -> Value {
             "Initialize": {
                 "Type": "Task",
                 "Resource": fns.arn(Handler::Init),
-                "Parameters": { "payload.$": "$", "rank_items": "s3" },
+                "Parameters": { "payload.$": "$", "rank_items": "s3", "execution.$": "$$.Execution.Id" },
                 "Retry": store_retry(),
                 "Next": "Inference"
             },

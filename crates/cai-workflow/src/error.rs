@@ -15,6 +15,9 @@ pub mod kind {
     pub const STORE: &str = "cai.StoreError";
     /// Anything else: worth a retry.
     pub const INTERNAL: &str = "cai.InternalError";
+    /// Another run holds the result path (its lease, `<result_path>/lease.json`): this
+    /// execution was refused before it changed anything there.
+    pub const RUN_IN_PROGRESS: &str = "cai.RunInProgress";
     /// Raised on purpose by the test-only fault injector.
     pub const INJECTED: &str = "cai.InjectedFault";
     /// Errors that no retry can fix.

@@ -42,3 +42,9 @@ pub fn combined_key(result_path: &str) -> String {
 pub fn summary_key(result_path: &str) -> String {
     format!("{result_path}/summary.json")
 }
+
+/// The lease that makes a run the only one writing under its result path (see
+/// [`crate::lease`]).
+pub fn lease_key(result_path: &str) -> String {
+    format!("{result_path}/lease.json")
+}

@@ -12,6 +12,7 @@ pub mod handlers;
 pub mod io;
 pub mod keys;
 pub mod layout;
+pub mod lease;
 pub mod order;
 pub mod payload;
 pub mod plan;

@@ -12,6 +12,9 @@ use cai_aws::execution::{
 };
 use cai_aws::names::{StackNames, DEFAULT_NAME};
 use cai_store::{Store, StoreConfig};
+use cai_workflow::layout;
+use cai_workflow::lease::{self, LeaseError, LeaseRecord};
+use cai_workflow::Payload;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Flags of `cai aws run`.
@@ -36,6 +39,14 @@ pub struct RunArgs {
     /// results in S3.
     #[arg(long, conflicts_with = "no_wait")]
     pub report: bool,
+    /// Keep ranks that already have a valid result under result_path (as `cai run --resume`);
+    /// also take over the result path's lease when its holder is provably gone (its execution
+    /// no longer runs, or its lease expired).
+    #[arg(long)]
+    pub resume: bool,
+    /// Take the result path's lease whoever holds it (you know its run is gone).
+    #[arg(long)]
+    pub break_lease: bool,
 }
 
 /// Flags of `cai aws status`.
@@ -64,7 +75,10 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<u8> {
         .with_context(|| format!("{}", a.payload.display()))?;
     let code = super::runtime()?.block_on(async {
         let ctx = AwsContext::load(a.region.as_deref()).await?;
-        let started = execution::start(&ctx, &names, &text, a.execution_name.as_deref())
+        let take_over = check_lease(&ctx, &text, &a).await?;
+        let input = execution_input(&text, a.resume, take_over.as_deref())
+            .with_context(|| format!("{}", a.payload.display()))?;
+        let started = execution::start(&ctx, &names, &input, a.execution_name.as_deref())
             .await
             .with_context(|| format!("{}", a.payload.display()))?;
         for note in [&started.concurrency_note, &started.definition_update]
@@ -86,6 +100,102 @@ pub fn run(a: RunArgs, quiet: bool) -> Result<u8> {
         target.write();
     }
     Ok(code)
+}
+
+/// The early, friendly half of the result path's lease check (Initialize makes the
+/// authoritative one, atomically, in the execution): reads `<result_path>/lease.json` and
+/// refuses (exit 2) while another run holds it; returns the run id whose lease Initialize
+/// should take over when `--break-lease` says so, or `--resume` finds its holder gone. For a
+/// lease an execution holds, Step Functions decides: gone once the execution no longer runs
+/// (so an execution stopped early is recognised before its lease expires, and a running one
+/// whose generous expiry passed is still refused); otherwise the expiry, or a pid on this
+/// host that no longer exists. A lease that cannot be read here (no S3 access from this
+/// machine, a bucket this role cannot list) is left to Initialize.
+async fn check_lease(ctx: &AwsContext, text: &str, a: &RunArgs) -> Result<Option<String>> {
+    let Ok(payload) = Payload::parse(text) else {
+        return Ok(None); // execution::start names what is wrong with it
+    };
+    let (bucket, result_path) = (&payload.data_bucket, &payload.result_path);
+    let result = format!("{bucket}/{result_path}");
+    let key = layout::lease_key(result_path);
+    let store = Store::open(StoreConfig::S3Buckets).context("opening S3")?;
+    let b = store.bucket(bucket)?;
+    let bytes = match b.get_capped(&key, 64 << 10).await {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => {
+            tracing::warn!("cannot read {bucket}/{key} ({e}); Initialize will check the lease");
+            return Ok(None);
+        }
+    };
+    let current: LeaseRecord = match serde_json::from_slice(&bytes) {
+        Ok(r) => r,
+        Err(e) if a.break_lease => {
+            eprintln!("removing {bucket}/{key}, which is not a lease cai wrote ({e}), as --break-lease asked");
+            b.delete(&key).await?;
+            return Ok(None);
+        }
+        Err(e) => {
+            return Err(LeaseError::Unreadable {
+                result,
+                reason: e.to_string(),
+            }
+            .into())
+        }
+    };
+    // Step Functions knows whether an execution still runs; the expiry is the fallback (for
+    // a local holder, or when the execution cannot be described).
+    let mut gone = current.gone(lease::now_unix());
+    if let Some(arn) = current
+        .execution
+        .as_deref()
+        .filter(|a| a.starts_with("arn:aws:states:"))
+    {
+        match execution::describe(ctx, arn).await {
+            Ok(info) if info.ended() => gone = Some(format!("its execution is {}", info.status)),
+            Ok(_) => gone = None,
+            Err(e) => tracing::warn!("cannot describe {arn}: {e}"),
+        }
+    }
+    let describe = format!(
+        "run {} ({}, started {})",
+        current.run_id,
+        current.holder_text(),
+        current.started
+    );
+    if a.break_lease {
+        eprintln!("breaking the lease on {result} of {describe}, as --break-lease asked");
+        return Ok(Some(current.run_id));
+    }
+    if let (true, Some(why)) = (a.resume, &gone) {
+        eprintln!("taking over the lease on {result} of {describe}, which is gone: {why}");
+        return Ok(Some(current.run_id));
+    }
+    Err(LeaseError::InUse {
+        result,
+        current: Box::new(current),
+        gone,
+    }
+    .into())
+}
+
+/// The execution's input: the payload as written, plus `resume` and the lease to take over
+/// (`cai_lease.take_over`) when asked; Initialize removes both before recording the payload.
+fn execution_input(text: &str, resume: bool, take_over: Option<&str>) -> Result<String> {
+    if !resume && take_over.is_none() {
+        return Ok(text.to_string());
+    }
+    let mut v: serde_json::Value = serde_json::from_str(text)?;
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| anyhow!("the payload must be a JSON object"))?;
+    if resume {
+        obj.insert("resume".into(), true.into());
+    }
+    if let Some(id) = take_over {
+        obj.insert("cai_lease".into(), serde_json::json!({ "take_over": id }));
+    }
+    Ok(v.to_string())
 }
 
 /// Runs `cai aws status`.

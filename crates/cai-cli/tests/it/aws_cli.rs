@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 const REGION: &str = "ap-southeast-2";
 /// moto's account.
 const ACCOUNT: &str = "123456789012";
-/// The data and model bucket of the payload (moto has no such bucket: nothing runs the
-/// handlers, so nothing is ever written to it).
+/// The data and model bucket of the payload (nothing runs the handlers, so the test writes
+/// what they would have: the Map's items, and a lease).
 const BUCKET: &str = "cosmicai-data";
 /// The payload's result path.
 const RESULT_PATH: &str = "result-partition-100MB/1GB/1";
@@ -211,6 +211,40 @@ fn moto_put_object(endpoint: &str, bucket: &str, key: &str, body: &str) {
         "200",
         "PUT {bucket}/{key}"
     );
+}
+
+/// Deletes object `bucket/key` from moto's S3, if it is there.
+fn moto_delete_object(endpoint: &str, bucket: &str, key: &str) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-X", "DELETE", "-H"])
+        .arg("Authorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0")
+        .arg(format!("{endpoint}/{bucket}/{key}"))
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "DELETE {bucket}/{key}: {out:?}");
+}
+
+/// A lease of run `planted` held by `execution` for the next hour, as Initialize writes it.
+fn lease_json(execution: &str) -> String {
+    use cai_workflow::lease::{self, HolderKind, LeaseRecord};
+    let now = lease::now_unix();
+    let record = LeaseRecord {
+        run_id: "planted".into(),
+        holder: HolderKind::Aws,
+        host: "lambda".into(),
+        pid: None,
+        pid_started: None,
+        execution: Some(execution.into()),
+        renews: false,
+        started: lease::rfc3339(now),
+        started_unix: now,
+        expires: lease::rfc3339(now + 3600),
+        expires_unix: now + 3600,
+        result: format!("{BUCKET}/{RESULT_PATH}"),
+        took_over: None,
+        cai_version: "test".into(),
+    };
+    serde_json::to_string(&record).unwrap()
 }
 
 /// Queues canned results for the next Lambda invocations in [`REGION`] (moto runs no code).
@@ -443,7 +477,9 @@ fn aws_package_deploy_run_status_destroy_against_moto() {
     o.expect_code(0, "second deploy");
     assert_all(&o, &name, "unchanged", "second deploy");
 
-    // 4. An execution with canned Lambda results, not waited for.
+    // 4. An execution with canned Lambda results, not waited for. (No lease may be left from
+    // an earlier run of this test against the same server: see 6b.)
+    moto_delete_object(&endpoint, BUCKET, &format!("{RESULT_PATH}/lease.json"));
     drain_canned_results(&endpoint, &format!("{name}-init"));
     queue_lambda_results(&endpoint, &canned_results(&endpoint, &payload_v));
     let o = moto.cai(
@@ -498,6 +534,52 @@ fn aws_package_deploy_run_status_destroy_against_moto() {
     assert_ne!(o.code, 0, "a payload outside the scope started: {o:?}");
     assert!(o.stderr.contains("data_prefix"), "{o:?}");
     assert!(!o.stdout.contains("arn:aws:states"), "{o:?}");
+
+    // 6b. The result path's lease. An execution holding it refuses a second run before
+    // anything starts; one whose execution Step Functions says has ended is gone, which
+    // only --resume takes over (passing Initialize the run whose lease to replace).
+    let lease_key = format!("{RESULT_PATH}/lease.json");
+    let absent = format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{name}:elsewhere");
+    moto_put_object(&endpoint, BUCKET, &lease_key, &lease_json(&absent));
+    let run = ["aws", "run", payload_s, "--name", &name, "--no-wait"];
+    let o = moto.cai(&run, &[]);
+    o.expect_code(2, "run while an execution holds the lease");
+    let held_by = format!(
+        "result path {BUCKET}/{RESULT_PATH} is in use by run planted (execution {absent}, started "
+    );
+    assert!(o.stderr.contains(&held_by), "{o:?}");
+    assert!(o.stderr.contains("--break-lease"), "{o:?}");
+    assert!(!o.stdout.contains("arn:aws:states"), "{o:?}");
+    moto_put_object(&endpoint, BUCKET, &lease_key, &lease_json(&arn));
+    let o = moto.cai(&run, &[]);
+    o.expect_code(2, "run while an ended execution's lease is in place");
+    assert!(
+        o.stderr
+            .contains("which is gone: its execution is SUCCEEDED"),
+        "{o:?}"
+    );
+    assert!(o.stderr.contains("--resume"), "{o:?}");
+    let o = moto.cai(
+        &[
+            "aws",
+            "run",
+            payload_s,
+            "--name",
+            &name,
+            "--no-wait",
+            "--resume",
+        ],
+        &[],
+    );
+    o.expect_code(0, "run --resume over a gone execution's lease");
+    assert!(
+        o.stderr.contains(&format!(
+            "taking over the lease on {BUCKET}/{RESULT_PATH} of run planted (execution {arn}"
+        )),
+        "{o:?}"
+    );
+    assert_eq!(o.lines().len(), 1, "{o:?}");
+    moto_delete_object(&endpoint, BUCKET, &lease_key);
 
     // 7. Destroy removes exactly the seven resources; again, all are absent.
     let o = moto.cai(&["aws", "destroy", "--name", &name], &[]);

@@ -65,6 +65,35 @@ impl Drop for Processes {
     }
 }
 
+/// s3s-fs alone, serving a test's store folder (bucket = folder) over S3.
+pub struct S3Server {
+    /// The endpoint (`http://127.0.0.1:PORT`).
+    pub endpoint: String,
+    _process: Processes,
+}
+
+impl S3Server {
+    /// Starts s3s-fs over `store_root`; None when it is not installed (outside CI).
+    pub fn start(store_root: &Path, logs: &Path) -> Option<S3Server> {
+        let s3s = tool("CAI_TEST_S3S_FS")?;
+        std::fs::create_dir_all(logs).unwrap();
+        let port = free_port();
+        let mut child = Command::new(s3s)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(store_root)
+            .stdout(log_file(logs, "s3s-fs.log"))
+            .stderr(log_file(logs, "s3s-fs.log"))
+            .spawn()
+            .expect("start s3s-fs");
+        wait_port(port, "s3s-fs", &mut child);
+        Some(S3Server {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _process: Processes(vec![child]),
+        })
+    }
+}
+
 /// A running set of stand-ins.
 pub struct Emulator {
     /// The S3 endpoint (`http://127.0.0.1:PORT`).

@@ -10,6 +10,7 @@ mod commands;
 mod lambda_emulator;
 mod predict;
 mod report;
+mod run_ownership;
 mod workflow_faults;
 mod workflow_inputs;
 mod workflow_resume;

@@ -1,11 +1,13 @@
 //! Weights from a safetensors file, read through a memory map.
 
-use super::{RawTensor, RawWeights, WeightError};
+use super::{Depth, RawTensor, RawWeights, WeightError};
 use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
 
-/// Reads every tensor, converting to f32; `num_heads` comes from the metadata if present.
-pub fn load(path: &Path) -> Result<RawWeights, WeightError> {
+/// Reads every tensor, converting to f32 (with [`Depth::Structure`], only names, dtypes and
+/// shapes, after the same header checks: no data page is touched); `num_heads` comes from
+/// the metadata if present.
+pub fn load(path: &Path, depth: Depth) -> Result<RawWeights, WeightError> {
     let file = std::fs::File::open(path).map_err(|e| WeightError::io(path, e))?;
     // SAFETY: the map is read-only and dropped before returning; a concurrent truncation of
     // the file by another process is the usual mmap caveat, accepted for weight files.
@@ -34,6 +36,9 @@ pub fn load(path: &Path) -> Result<RawWeights, WeightError> {
     for (name, view) in st.tensors() {
         let bytes = view.data();
         let data: Vec<f32> = match view.dtype() {
+            Dtype::F32 | Dtype::F64 | Dtype::F16 | Dtype::BF16 if depth == Depth::Structure => {
+                Vec::new()
+            }
             Dtype::F32 => bytes
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))

@@ -516,10 +516,12 @@ fn load_weights(
     model: &ModelLocation,
     scratch: &std::path::Path,
 ) -> Result<LoadedModel, HandlerError> {
+    // `model` names the weights as the payload does; the loader's error names the file it
+    // read (a scratch copy, or the store's file), so only its detail is kept: one path.
     let bad = |e: String| HandlerError::new(kind::INVALID_MODEL, format!("model {model}: {e}"));
     match model {
         ModelLocation::Seed(n) => {
-            cai_model::load_model(&WeightSource::Seed(*n)).map_err(|e| bad(e.to_string()))
+            cai_model::load_model(&WeightSource::Seed(*n)).map_err(|e| bad(e.detail()))
         }
         ModelLocation::Store { bucket, key } => {
             let copy = io::local_copy(store, bucket, key, scratch).map_err(|e| {
@@ -530,7 +532,7 @@ fn load_weights(
                 }
             })?;
             cai_model::load_model(&WeightSource::File(copy.path().to_path_buf()))
-                .map_err(|e| bad(e.to_string()))
+                .map_err(|e| bad(e.detail()))
         }
     }
 }

@@ -1,21 +1,34 @@
-//! Initialize: validates the payload, lists the partitions completely, makes the plan and
-//! writes it under this run's result path, with every rank's payload as the Map's items
-//! object (`items.json`, read by the Distributed Map's ItemReader). Returns the original's
-//! `statusCode`, a small reference to the items, cai's run settings under `run`, and where the
-//! plan is: nothing that grows with the world size.
+//! Initialize: validates the payload, lists the partitions completely, makes the plan, takes
+//! the result path's lease, checks the weights, and writes the plan under this run's result
+//! path, with every rank's payload as the Map's items object (`items.json`, read by the
+//! Distributed Map's ItemReader). Returns the original's `statusCode`, a small reference to
+//! the items, cai's run settings under `run`, where the plan is, the lease and the weights
+//! check: nothing that grows with the world size.
 //!
-//! Two event shapes: the generated definition passes `{"payload": <payload>, "rank_items":
-//! "s3"}`; a definition of the older inline shape passes the bare payload and reads the rank
-//! payloads from the output's `body`, which Initialize then still returns (such a definition
-//! fails on Step Functions' 256 KiB state limit past ~500 ranks, as it always did).
+//! Order matters: everything before the lease only reads (the payload, the listing, the
+//! plan), so a run refused because another holds the result path (`cai.RunInProgress`)
+//! changes nothing of that run's; the weights are checked after the lease and before anything
+//! is written, so a bad checkpoint fails the execution (`cai.InvalidModel`) before the Map
+//! invokes a single rank, and releases the lease again.
+//!
+//! Event shapes: the generated definition passes `{"payload": <payload>, "rank_items": "s3",
+//! "execution": $$.Execution.Id}`; a definition of the older inline shape passes the bare
+//! payload and reads the rank payloads from the output's `body`, which Initialize then still
+//! returns (such a definition fails on Step Functions' 256 KiB state limit past ~500 ranks, as
+//! it always did). Either way the payload may carry two fields an engine adds and Initialize
+//! removes before anything records the payload: `resume` and `cai_lease` (`run_id`: the
+//! engine holds the lease under this run id; `take_over`: replace the lease of this run,
+//! whose holder the caller found gone or the user said is).
 
 use std::io::Write;
+use std::time::Instant;
 
 use serde_json::{json, Value};
 
 use super::HandlerContext;
 use crate::error::{kind, HandlerError};
 use crate::layout;
+use crate::lease::{self, Holder, LeaseError, Takeover};
 use crate::payload::Payload;
 use crate::plan::{digest_of, make_plan, Plan};
 use crate::rank::RankPayload;
@@ -33,26 +46,100 @@ pub struct ItemsRef {
     pub with_data: u64,
 }
 
+/// What an engine asked of the lease, from the payload's `cai_lease`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaseRequest {
+    /// The engine holds the lease under this run id: accept it and run under that id.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// Replace the lease of this run (its holder is gone, or the user said so).
+    #[serde(default)]
+    pub take_over: Option<String>,
+}
+
+/// Initialize's event, read.
+struct InitEvent {
+    payload: Payload,
+    inline: bool,
+    execution: Option<String>,
+    lease: LeaseRequest,
+}
+
+/// Who releases the lease Initialize holds for this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Releaser {
+    /// The engine that took it before the execution started.
+    Engine,
+    /// Summarize (Initialize took it for its execution); Initialize itself when it fails.
+    Summarize,
+}
+
+impl Releaser {
+    fn name(self) -> &'static str {
+        match self {
+            Releaser::Engine => "engine",
+            Releaser::Summarize => "summarize",
+        }
+    }
+}
+
 /// The Initialize handler. `resume: true` (beside the payload, or in it) keeps ranks that
 /// already have a valid result.
 pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError> {
-    let (payload, inline) = read_event(event)?;
-    check_model(ctx, &payload)?;
-    let plan = plan_run(ctx, &payload)?;
-    if payload.settings.resume {
-        check_same_plan(ctx, &plan)?;
+    let ev = read_event(event)?;
+    let mut plan = plan_run(ctx, &ev.payload)?;
+    let (releaser, lease) = take_lease(ctx, &ev, &plan)?;
+    if let Some(l) = &lease {
+        // A retried Initialize of the same execution carries on under the run id it took.
+        plan.run.run_id = l.run_id().to_string();
     }
-    let items = write_items(ctx, &plan)?;
-    write_plan(ctx, &plan)?;
-    forget_previous_summary(ctx, &plan)?;
+    match prepare(ctx, &ev, &plan, releaser) {
+        Ok(out) => Ok(out),
+        Err(e) => {
+            // Failing for good (or without an execution id to adopt the lease by on a
+            // retry): give the result path back.
+            let retried = e.error_type == kind::STORE && ev.execution.is_some();
+            if let (Some(lease), false) = (lease, retried) {
+                if let Err(le) = lease.release() {
+                    tracing::warn!("releasing the lease after failing: {le}");
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Everything after the lease: the weights check, the resume check, then the writes.
+fn prepare(
+    ctx: &HandlerContext,
+    ev: &InitEvent,
+    plan: &Plan,
+    releaser: Releaser,
+) -> Result<Value, HandlerError> {
+    let model_check = check_model(ctx, &ev.payload)?;
+    if ev.payload.settings.resume {
+        check_same_plan(ctx, plan)?;
+    }
+    let items = write_items(ctx, plan)?;
+    write_plan(ctx, plan)?;
+    forget_previous_summary(ctx, plan)?;
+    let result_path = &plan.rank_template.result_path;
     let mut out = json!({
         "statusCode": 200,
         "items": items,
         "run": plan.run,
-        "plan": { "bucket": plan.rank_template.data_bucket, "key": layout::plan_key(&plan.rank_template.result_path) },
+        "plan": { "bucket": plan.rank_template.data_bucket, "key": layout::plan_key(result_path) },
+        "lease": {
+            "bucket": plan.rank_template.data_bucket,
+            "key": layout::lease_key(result_path),
+            "run_id": plan.run.run_id,
+            "release": releaser.name(),
+        },
+        "model_check": model_check,
         "warnings": plan.warnings,
     });
-    if inline {
+    if ev.inline {
         out["body"] = Value::Array(
             plan.ranks()
                 .map(|r| serde_json::to_value(r).expect("a rank payload serializes"))
@@ -62,10 +149,10 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
     Ok(out)
 }
 
-/// The payload (with this run's id and resume flag) and whether the caller wants the rank
-/// payloads inline (the older definition shape).
-fn read_event(event: Value) -> Result<(Payload, bool), HandlerError> {
-    let (mut inner, outer_resume, inline) = match event {
+/// The payload (with this run's resume flag), whether the caller wants the rank payloads
+/// inline (the older definition shape), the execution id and the engine's lease request.
+fn read_event(event: Value) -> Result<InitEvent, HandlerError> {
+    let (mut inner, outer_resume, inline, execution) = match event {
         Value::Object(mut obj) if obj.get("rank_items").is_some() => {
             match obj.remove("rank_items") {
                 Some(Value::String(s)) if s == "s3" => {}
@@ -77,36 +164,159 @@ fn read_event(event: Value) -> Result<(Payload, bool), HandlerError> {
                 }
             }
             let resume = obj.remove("resume");
+            let execution = match obj.remove("execution") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s),
+                Some(other) => {
+                    return Err(HandlerError::input(format!(
+                        "Initialize event: field `execution`: expected the execution id ($$.Execution.Id), found {other}"
+                    )))
+                }
+            };
             let payload = obj.remove("payload").ok_or_else(|| {
                 HandlerError::input("Initialize event: field `payload` is missing: expected the workflow's payload object")
             })?;
-            (payload, resume, false)
+            (payload, resume, false, execution)
         }
-        other => (other, None, true),
+        other => (other, None, true, None),
     };
     let inner_resume = inner.as_object_mut().and_then(|o| o.remove("resume"));
     let resume = [outer_resume, inner_resume]
         .into_iter()
         .flatten()
         .any(|v| v.as_bool() == Some(true));
+    let lease: LeaseRequest = match inner.as_object_mut().and_then(|o| o.remove("cai_lease")) {
+        None => LeaseRequest::default(),
+        Some(v) => serde_json::from_value(v).map_err(|e| {
+            HandlerError::input(format!(
+                "payload: field `cai_lease`: {e} (it is set by cai's engines, not by hand)"
+            ))
+        })?,
+    };
     let mut payload =
         Payload::from_value(&inner).map_err(|e| HandlerError::input(format!("payload: {e}")))?;
     payload.settings.resume = resume;
-    payload.settings.run_id = new_run_id();
-    Ok((payload, inline))
+    payload.settings.run_id = lease.run_id.clone().unwrap_or_else(lease::new_run_id);
+    Ok(InitEvent {
+        payload,
+        inline,
+        execution,
+        lease,
+    })
 }
 
-/// The weights must be there before any rank is invoked.
-fn check_model(ctx: &HandlerContext, payload: &Payload) -> Result<(), HandlerError> {
-    if let crate::settings::ModelLocation::Store { bucket, key } = &payload.settings.model {
-        if !crate::io::exists(&ctx.store, bucket, key)? {
-            return Err(HandlerError::input(format!(
-                "model {bucket}/{key}: not found in the store (put the weights there, set `model` \
-                 to another BUCKET/KEY, or to \"seed:0\" for seeded untrained weights)"
-            )));
-        }
+/// The result path's lease: the engine's, checked to be still in place, or taken now for
+/// this execution (refused with `cai.RunInProgress` while another run holds it). Returns who
+/// releases it and, when Initialize took it, the lease.
+fn take_lease(
+    ctx: &HandlerContext,
+    ev: &InitEvent,
+    plan: &Plan,
+) -> Result<(Releaser, Option<lease::Lease>), HandlerError> {
+    let bucket = &plan.rank_template.data_bucket;
+    let result_path = &plan.rank_template.result_path;
+    if let Some(run_id) = &ev.lease.run_id {
+        return match lease::read(&ctx.store, bucket, result_path).map_err(lease_error)? {
+            Some(Ok(r)) if r.run_id == *run_id => Ok((Releaser::Engine, None)),
+            Some(Ok(r)) => Err(lease_error(LeaseError::InUse {
+                result: format!("{bucket}/{result_path}"),
+                gone: r.gone(lease::now_unix()),
+                current: Box::new(r),
+            })),
+            Some(Err(reason)) => Err(lease_error(LeaseError::Unreadable {
+                result: format!("{bucket}/{result_path}"),
+                reason,
+            })),
+            None => Err(lease_error(LeaseError::Lost {
+                result: format!("{bucket}/{result_path}"),
+                current: None,
+            })),
+        };
     }
-    Ok(())
+    let ttl = lease::execution_ttl(&plan.run, plan.ranks_with_data());
+    let holder = Holder::execution(ev.execution.clone(), ttl);
+    let takeover = match (&ev.lease.take_over, ev.payload.settings.resume) {
+        (Some(id), _) => Takeover::Break(Some(id.clone())),
+        (None, true) => Takeover::IfStale,
+        (None, false) => Takeover::Never,
+    };
+    let got = lease::acquire(
+        &ctx.store,
+        bucket,
+        result_path,
+        &plan.run.run_id,
+        &holder,
+        &takeover,
+    )
+    .map_err(lease_error)?;
+    if let Some((old, why)) = &got.took_over {
+        tracing::warn!(
+            "took over the lease on {bucket}/{result_path} of run {} ({}){}",
+            old.run_id,
+            old.holder_text(),
+            why.as_deref()
+                .map_or_else(String::new, |w| format!(", which is gone: {w}"))
+        );
+    }
+    Ok((Releaser::Summarize, Some(got.lease)))
+}
+
+/// A lease refusal is `cai.RunInProgress` (never retried: the other run will not be done
+/// within a retry's backoff); a store failure is a store error, worth a retry.
+fn lease_error(e: LeaseError) -> HandlerError {
+    match e {
+        LeaseError::Store { .. } => HandlerError::new(kind::STORE, e.to_string()),
+        _ => HandlerError::new(kind::RUN_IN_PROGRESS, e.to_string()),
+    }
+}
+
+/// The weights must be there and must load, before any rank is invoked: the checkpoint is
+/// opened far enough to know it will load (its format, archive directory and pickle, or its
+/// safetensors header; every tensor's name, dtype and shape against the architecture the
+/// loader builds; see [`cai_model::inspect`]), read in place from a local store and
+/// downloaded to scratch otherwise. Returns what was checked and how long it took.
+fn check_model(ctx: &HandlerContext, payload: &Payload) -> Result<Value, HandlerError> {
+    let crate::settings::ModelLocation::Store { bucket, key } = &payload.settings.model else {
+        return Ok(Value::Null);
+    };
+    let bad = |detail: String| {
+        HandlerError::new(
+            kind::INVALID_MODEL,
+            format!("model {bucket}/{key}: {detail}"),
+        )
+    };
+    let t = Instant::now();
+    let copy = crate::io::local_copy(&ctx.store, bucket, key, &ctx.scratch).map_err(|e| {
+        if e.is_not_found() {
+            bad(
+                "not found in the store (put the weights there, set `model` to another \
+                 BUCKET/KEY, or to \"seed:0\" for seeded untrained weights)"
+                    .into(),
+            )
+        } else {
+            HandlerError::store(e)
+        }
+    })?;
+    let fetch_seconds = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let source = cai_model::WeightSource::File(copy.path().to_path_buf());
+    let found = cai_model::inspect(&source).map_err(|e| bad(e.detail()))?;
+    let seconds = t.elapsed().as_secs_f64();
+    tracing::info!(
+        "model {bucket}/{key}: {} tensors, {} parameters, checked in {:.1} ms (fetch {:.1} ms)",
+        found.tensors,
+        found.parameters,
+        seconds * 1e3,
+        fetch_seconds * 1e3
+    );
+    Ok(json!({
+        "model": format!("{bucket}/{key}"),
+        "tensors": found.tensors,
+        "parameters": found.parameters,
+        "unexpected": found.unexpected,
+        "seconds": seconds,
+        "fetch_seconds": fetch_seconds,
+    }))
 }
 
 /// Lists the partitions completely and plans the ranks.
@@ -198,13 +408,4 @@ fn forget_previous_summary(ctx: &HandlerContext, plan: &Plan) -> Result<(), Hand
         crate::io::delete(&ctx.store, &plan.rank_template.data_bucket, &key)?;
     }
     Ok(())
-}
-
-/// A run id unique enough to tell executions apart under one result path: start time in
-/// nanoseconds and the process id.
-fn new_run_id() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{nanos:x}-{:x}", std::process::id())
 }

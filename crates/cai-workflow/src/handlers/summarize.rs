@@ -46,7 +46,24 @@ pub fn handle(ctx: &HandlerContext, event: Value) -> Result<Value, HandlerError>
         .and_then(Value::as_str)
         .unwrap_or(&plan.run.run_id)
         .to_string();
-    let summary = summarize(ctx, &plan, &run_id, event.get("map_error").cloned())?;
+    let summary = summarize(ctx, &plan, &run_id, event.get("map_error").cloned());
+    // The execution is over unless Step Functions retries this (a store error): give the
+    // result path back if this execution's Initialize took it (an engine releases its own).
+    let retried = matches!(&summary, Err(e) if e.error_type == kind::STORE);
+    if event.pointer("/lease/release").and_then(Value::as_str) == Some("summarize") && !retried {
+        let (bucket, result_path) = (
+            &plan.rank_template.data_bucket,
+            &plan.rank_template.result_path,
+        );
+        match crate::lease::release_if_ours(&ctx.store, bucket, result_path, &run_id) {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "{bucket}/{result_path}: the lease is no longer run {run_id}'s; left in place"
+            ),
+            Err(e) => tracing::warn!("releasing the lease: {e}"),
+        }
+    }
+    let summary = summary?;
     Ok(json!({
         "status": summary.status,
         "samples": summary.totals.samples,
