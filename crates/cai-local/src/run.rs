@@ -182,6 +182,7 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         invocations: invocations.clone(),
         largest_state_bytes: Some(exec.largest_payload_bytes as u64),
         throttled: Some(invoker.throttled() as u64),
+        cluster: None,
     };
     let summary = record_in_summary(&store, p, &execution, &performance);
     let warnings = exec
