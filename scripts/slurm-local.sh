@@ -233,16 +233,20 @@ stop() {
             done
         fi
     fi
-    local d pid
+    # All three at once (slurmd first), then wait for each, up to 10 s, before SIGKILL.
+    local d pid pids=""
     for d in $DAEMONS; do
         pid=$(daemon_pid "$d") || continue
         as_root kill "$pid" 2>/dev/null || true
+        pids="$pids $pid"
+        rm -f "$RUN/$d.pid"
+    done
+    for pid in $pids; do
         for _ in $(seq 1 100); do
             [ -d "/proc/$pid" ] || break
             sleep 0.1
         done
         if [ -d "/proc/$pid" ]; then as_root kill -9 "$pid" 2>/dev/null || true; fi
-        rm -f "$RUN/$d.pid"
     done
     if [ "$(readlink "$SYSTEM_CONF" 2>/dev/null)" = "$CONF" ]; then
         as_root rm -f "$SYSTEM_CONF"
