@@ -6,6 +6,7 @@
 //! sample is counted once throughout. Without `sinfo` the tests skip with a note, except
 //! under CI, where they fail. They take the cluster in turn (a lock), as they share its cores.
 
+use crate::common_lambda;
 use crate::common_workflow;
 
 use std::collections::BTreeSet;
@@ -426,6 +427,112 @@ fn slurm_node_failure_is_retried() {
         .filter(|j| j["rank"] == 1 && j["attempt"] == 1)
         .collect();
     assert_eq!(failed[0]["state"], "NODE_FAIL", "{failed:?}");
+}
+
+/// s3s-fs serving a folder as S3 on 127.0.0.1, stopped when dropped.
+struct S3Server {
+    child: std::process::Child,
+    endpoint: String,
+}
+
+impl S3Server {
+    /// None (with a note) outside CI when s3s-fs is not installed.
+    fn start(root: &Path) -> Option<S3Server> {
+        let bin = common_lambda::tool("CAI_TEST_S3S_FS")?;
+        let port = common_lambda::free_port();
+        let child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", common_lambda::ACCESS_KEY])
+            .args(["--secret-key", common_lambda::SECRET_KEY])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let server = S3Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "s3s-fs did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn slurm_with_an_s3_store_and_with_a_user_definition() {
+    let Some(_cluster) = cluster() else { return };
+    let env = Env::new(3, 8);
+    let Some(s3) = S3Server::start(&env.store()) else {
+        return;
+    };
+    let vars = common_lambda::s3_env(&s3.endpoint);
+    let mut vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (&k[..], &v[..])).collect();
+    let scratch = env.scratch();
+    vars.push(("CAI_SCRATCH", scratch.to_str().unwrap()));
+    let spool = env.dir.path().join("spool");
+    let run = |rp: &str, extra: &[&str]| {
+        let path = env.payload_file(&serde_json::to_string(&env.payload(rp, json!({}))).unwrap());
+        let mut args = vec!["run", path.to_str().unwrap(), "--store", "s3"];
+        args.extend_from_slice(&[
+            "--engine",
+            "slurm",
+            "-q",
+            "--spool",
+            spool.to_str().unwrap(),
+        ]);
+        args.extend_from_slice(extra);
+        cai(&args, &vars)
+    };
+    // The store is S3 (the nodes reach it through the exported AWS environment); the Map is
+    // one array.
+    run("res/s3", &[]).expect_code(0);
+    let through_s3 = env.assert_every_sample_once("res/s3");
+    let summary = env.json("res/s3", "summary.json");
+    assert!(jobs(&summary)
+        .iter()
+        .filter(|j| j["handler"] == "infer")
+        .all(|j| j["job_id"].as_str().unwrap().contains('_')));
+
+    // A user-edited definition: the events cannot be known in advance, so every rank is a
+    // job of its own; the results are the same.
+    let path =
+        env.payload_file(&serde_json::to_string(&env.payload("res/def", json!({}))).unwrap());
+    let asl = cai(&["asl", path.to_str().unwrap()], &[]);
+    asl.expect_code(0);
+    let def = env.dir.path().join("definition.json");
+    std::fs::write(&def, &asl.stdout).unwrap();
+    run("res/def", &["--definition", def.to_str().unwrap()]).expect_code(0);
+    assert!(env.assert_every_sample_once("res/def") == through_s3);
+    let summary = env.json("res/def", "summary.json");
+    let infer: Vec<Value> = jobs(&summary)
+        .into_iter()
+        .filter(|j| j["handler"] == "infer")
+        .collect();
+    assert_eq!(infer.len(), 3);
+    assert!(
+        infer
+            .iter()
+            .all(|j| !j["job_id"].as_str().unwrap().contains('_')),
+        "{infer:?}"
+    );
+    assert!(env
+        .json("res/def", "0.json")
+        .get("slurm_array_task_id")
+        .is_none());
 }
 
 #[test]
