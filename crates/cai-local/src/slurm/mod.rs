@@ -336,7 +336,8 @@ impl SlurmBackend {
             .map_err(|e| format!("{}/{}: {e}", items.bucket, items.key))?;
         let ctx =
             resume.then(|| HandlerContext::new(self.run.store.clone(), 1, std::env::temp_dir()));
-        let per_array = self.run.setup.cluster.max_array_size.max(2) - 1;
+        // Task ids run from 0 to MaxArraySize - 1.
+        let per_array = self.run.setup.cluster.max_array_size.max(1);
         let mut chunks: BTreeMap<u64, (u64, Vec<(u64, u64)>)> = BTreeMap::new();
         let mut n = 0u64;
         for line in text.lines() {
