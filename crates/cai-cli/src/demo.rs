@@ -90,6 +90,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<u8> {
             name: Some(format!("cai-demo-world-{world}")),
             backend: None,
             cold: args.cold,
+            slurm: None,
         })?;
         reports.push(report);
     }

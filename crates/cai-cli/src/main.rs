@@ -14,6 +14,7 @@ mod handler;
 mod predict;
 mod report;
 mod run;
+mod slurm_task;
 mod worker;
 
 use std::process::ExitCode;
@@ -65,6 +66,9 @@ enum Command {
     /// engine).
     #[command(hide = true)]
     Worker,
+    /// Run one job's invocation of `cai run --engine slurm` (its batch scripts call this).
+    #[command(hide = true, name = "slurm-task")]
+    SlurmTask(slurm_task::SlurmTaskArgs),
 }
 
 /// Started by Lambda (or an emulator) as the function's `bootstrap`: no arguments and the
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Handler { name } => return handler::run(name),
         Command::Worker => return worker::run(),
+        Command::SlurmTask(a) => return slurm_task::run(a),
         _ => {}
     }
     let threads = match &cli.command {
@@ -110,7 +115,9 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Asl(args) => asl::run(args).map(|()| 0),
         Command::Aws(cmd) => aws::run(cmd, cli.quiet),
-        Command::Handler { .. } | Command::Worker => unreachable!("served above"),
+        Command::Handler { .. } | Command::Worker | Command::SlurmTask(_) => {
+            unreachable!("served above")
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -64,6 +64,75 @@ pub struct RunArgs {
     /// (fp32 by default; bf16 and int8 are faster, within 2e-3 in redshift).
     #[arg(long, value_name = "fp32|bf16|int8")]
     pub precision: Option<cai_model::Precision>,
+    /// Where the invocations run: `local` (processes on this machine) or `slurm` (jobs on a
+    /// Slurm cluster: the Map's ranks as one job array, `memory_mb` as --mem, timeout_seconds
+    /// as --time, --threads as --cpus-per-task; needs sbatch, squeue and scancel, and a store
+    /// and spool the nodes see at the same path, or --store s3).
+    #[arg(long, value_enum, default_value_t = Engine::Local)]
+    pub engine: Engine,
+    /// With --engine slurm: the partition (sbatch --partition).
+    #[arg(long, value_name = "P")]
+    pub partition: Option<String>,
+    /// With --engine slurm: the account charged (sbatch --account).
+    #[arg(long, value_name = "A")]
+    pub account: Option<String>,
+    /// With --engine slurm: the quality of service (sbatch --qos).
+    #[arg(long, value_name = "Q")]
+    pub qos: Option<String>,
+    /// With --engine slurm: an sbatch flag for every job, after cai's own (repeatable; e.g.
+    /// --sbatch-arg=--gres=gpu:1 or --sbatch-arg=--constraint=avx512).
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub sbatch_args: Vec<String>,
+    /// With --engine slurm: the folder for the jobs' events, outcomes and logs; must be
+    /// shared with the nodes (default: <store>/.cai-slurm, or ./.cai-slurm with --store s3).
+    #[arg(long, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+}
+
+/// Where `cai run`'s invocations run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// Worker processes on this machine.
+    Local,
+    /// Jobs on a Slurm cluster.
+    Slurm,
+}
+
+/// The Slurm setup for `--engine slurm` (checked against the cluster), or None; refuses
+/// Slurm flags without it and flags that mean nothing with it.
+fn slurm_setup(args: &RunArgs, payload: &Payload) -> Result<Option<cai_local::slurm::SlurmSetup>> {
+    let options = cai_local::slurm::SlurmOptions {
+        partition: args.partition.clone(),
+        account: args.account.clone(),
+        qos: args.qos.clone(),
+        sbatch_args: args.sbatch_args.clone(),
+        spool: args.spool.clone(),
+    };
+    if args.engine != Engine::Slurm {
+        if options != cai_local::slurm::SlurmOptions::default() {
+            anyhow::bail!(
+                "--partition, --account, --qos, --sbatch-arg and --spool need --engine slurm"
+            );
+        }
+        return Ok(None);
+    }
+    if args.lambda_endpoint.is_some() {
+        anyhow::bail!("--engine slurm runs the handlers as Slurm jobs; it cannot be combined with --lambda-endpoint");
+    }
+    if args.concurrency.is_some() {
+        anyhow::bail!("--concurrency does not apply to --engine slurm: the payload's max_concurrency limits the job array (sbatch --array=...%N), the cluster the rest");
+    }
+    let setup = cai_local::slurm::prepare(
+        options,
+        &args.store,
+        payload.settings.memory_mb,
+        args.threads.unwrap_or(1),
+    )
+    .map_err(|e| anyhow::anyhow!("--engine slurm: {e}"))?;
+    for w in &setup.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(Some(setup))
 }
 
 /// The Lambda functions behind `--lambda-endpoint`, or None for local processes.
@@ -114,38 +183,51 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<u8> {
         .as_deref()
         .map(read_definition)
         .transpose()?;
+    let slurm = slurm_setup(&args, &payload)?;
     let backend = lambda_backend(&args)?;
     let report_target = args
         .report
         .then(|| crate::report::Target::new(&args.store, &payload));
-    // Lambda runs as many invocations at once as the Map asks for; slots only bound the
-    // local processes.
-    let slots = match backend {
-        Some(_) => Some(args.concurrency.unwrap_or(cai_asl::UNBOUNDED_MAP_WORKERS)),
-        None => args.concurrency,
+    // Lambda and Slurm run as many invocations at once as the Map asks for; slots only
+    // bound the local processes. A Slurm job gets one CPU unless --threads says more.
+    let (slots, threads) = match (&backend, &slurm) {
+        (Some(_), _) => (
+            Some(args.concurrency.unwrap_or(cai_asl::UNBOUNDED_MAP_WORKERS)),
+            args.threads,
+        ),
+        (None, Some(_)) => (
+            Some(cai_asl::UNBOUNDED_MAP_WORKERS),
+            Some(args.threads.unwrap_or(1)),
+        ),
+        (None, None) => (args.concurrency, args.threads),
     };
+    let store = slurm
+        .as_ref()
+        .map_or(args.store.clone(), |s| s.store.clone());
     let report = cai_local::run_workflow(RunOptions {
         payload,
         input,
         definition,
-        store: args.store,
+        store,
         resume: args.resume,
         break_lease: args.break_lease,
         slots,
-        threads: args.threads,
+        threads,
         quiet,
         program: std::env::current_exe().context("locating the cai executable")?,
         env: Vec::new(),
         name: args.name,
         backend,
         cold: args.cold,
+        slurm,
     })?;
-    match &args.lambda_endpoint {
-        Some(_) => print_report_with(
+    match (&args.lambda_endpoint, args.engine) {
+        (Some(_), _) => print_report_with(
             &report,
             "durations from Lambda's REPORT lines where Invoke returned them, else each Invoke's wall time seen here; memory as configured.",
         ),
-        None => print_report(&report),
+        (None, Engine::Slurm) => print_report_with(&report, report::SLURM_COST_SOURCE),
+        (None, Engine::Local) => print_report(&report),
     }
     if let Some(target) = report_target {
         target.write();

@@ -363,7 +363,7 @@ impl Drop for SlotGuard<'_> {
 }
 
 /// Maps a one-shot process's ending to the result or the error Step Functions would see.
-fn interpret(
+pub(crate) fn interpret(
     o: &process::ProcessOutcome,
     memory_mib: u64,
     timeout: Option<Duration>,

@@ -21,6 +21,8 @@ struct State {
     failed_ranks: u64,
     samples: u64,
     since: Option<Instant>,
+    /// (queued, running) jobs on a cluster, when the invocations run on one.
+    queue: Option<(u64, u64)>,
 }
 
 impl Progress {
@@ -82,6 +84,12 @@ impl Progress {
         self.update(|s| s.failed_ranks += 1);
     }
 
+    /// A cluster's view: `queued` jobs wait for the scheduler, `running` run (the Slurm
+    /// engine polls squeue for these).
+    pub fn queue(&self, queued: u64, running: u64) {
+        self.update(|s| s.queue = Some((queued, running)));
+    }
+
     /// Removes the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
@@ -95,9 +103,13 @@ impl Progress {
             .map(|t| s.samples as f64 / t.elapsed().as_secs_f64().max(1e-3))
             .unwrap_or(0.0);
         self.bar.set_position(s.done);
+        let running = match s.queue {
+            Some((queued, running)) => format!("slurm: queued {queued}, running {running}"),
+            None => format!("running {}", s.running),
+        };
         self.bar.set_message(format!(
-            "running {}  failed {} (attempts {})  {:.0} samples/s",
-            s.running, s.failed_ranks, s.failed_attempts, rate
+            "{running}  failed {} (attempts {})  {:.0} samples/s",
+            s.failed_ranks, s.failed_attempts, rate
         ));
     }
 }

@@ -4,6 +4,9 @@
 
 use std::fmt::Write;
 
+use std::collections::BTreeSet;
+
+use cai_workflow::cluster::ClusterUsage;
 use cai_workflow::cost::PerformanceRow;
 
 use crate::run::RunReport;
@@ -55,10 +58,13 @@ pub fn execution_lines(r: &RunReport) -> Vec<(String, String)> {
         ));
         lines.push(("Precision".into(), s.precision.to_string()));
     }
-    lines.push((
-        "Slots x threads".into(),
-        format!("{} x {}", r.capacity.slots, r.capacity.threads),
-    ));
+    match &e.cluster {
+        Some(c) => lines.extend(cluster_lines(c, r.capacity.threads)),
+        None => lines.push((
+            "Slots x threads".into(),
+            format!("{} x {}", r.capacity.slots, r.capacity.threads),
+        )),
+    }
     let infer: Vec<_> = e
         .invocations
         .iter()
@@ -84,6 +90,41 @@ pub fn execution_lines(r: &RunReport) -> Vec<(String, String)> {
             format!("{b} bytes (Step Functions' limit: 262144)"),
         ));
     }
+    lines
+}
+
+/// A cluster run's lines: its jobs, their queue waits, and the core-hours the cluster
+/// charges (beside the Lambda-equivalent cost in the table).
+fn cluster_lines(c: &ClusterUsage, cpus: usize) -> Vec<(String, String)> {
+    let arrays: BTreeSet<&str> = c
+        .jobs
+        .iter()
+        .filter_map(|j| j.job_id.split_once('_').map(|(a, _)| a))
+        .collect();
+    let mut waits = c.queued_seconds();
+    waits.sort_by(f64::total_cmp);
+    let mut lines = vec![(
+        format!("{} jobs", title_case(&c.scheduler)),
+        format!(
+            "{} ({} in {} array(s)), {cpus} CPU(s) each",
+            c.jobs.len(),
+            c.jobs.iter().filter(|j| j.job_id.contains('_')).count(),
+            arrays.len()
+        ),
+    )];
+    if let (Some(first), Some(last)) = (waits.first(), waits.last()) {
+        lines.push((
+            "Queue wait".into(),
+            format!(
+                "{:.1} s median, {first:.1} s min, {last:.1} s max (submission to start)",
+                waits[waits.len() / 2]
+            ),
+        ));
+    }
+    lines.push((
+        "Core-hours".into(),
+        format!("{:.4} (CPUs x wall on the cluster)", c.core_hours),
+    ));
     lines
 }
 
@@ -176,6 +217,9 @@ pub fn performance_table(rows: &[&PerformanceRow]) -> String {
     }
     out
 }
+
+/// Where a Slurm run's durations come from.
+pub const SLURM_COST_SOURCE: &str = "the Lambda-equivalent cost of the same invocations, from the handlers' wall times on the cluster's nodes; the cluster itself charges the core-hours above.";
 
 /// Where a local run's durations come from.
 pub const LOCAL_COST_SOURCE: &str = "projected from this machine's timings, not billed by AWS.";

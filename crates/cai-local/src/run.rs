@@ -19,6 +19,7 @@ use crate::capacity::Capacity;
 use crate::invoker::{Backend, Invoker, ProcessBackend, LAMBDA_INVOKE};
 use crate::lease::HeldLease;
 use crate::progress::Progress;
+use crate::slurm::{SlurmBackend, SlurmRun, SlurmSetup};
 use crate::store_s3::StoreS3;
 use crate::worker::WorkerBackend;
 
@@ -54,6 +55,9 @@ pub struct RunOptions {
     pub backend: Option<Arc<dyn Backend>>,
     /// One fresh process per invocation instead of warm workers (every invocation cold).
     pub cold: bool,
+    /// Run the invocations on a Slurm cluster (checked by [`crate::slurm::prepare`]);
+    /// Initialize and the failure records still run here, as `cold` says.
+    pub slurm: Option<SlurmSetup>,
 }
 
 /// What happened.
@@ -69,7 +73,8 @@ pub struct RunReport {
     pub invocations: Vec<InvocationStat>,
     /// Slots and threads used.
     pub capacity: Capacity,
-    /// Initialize's warnings.
+    /// Initialize's warnings (and the engine's: where a Slurm run that failed kept its jobs'
+    /// logs).
     pub warnings: Vec<String>,
 }
 
@@ -97,6 +102,9 @@ pub enum RunError {
     /// Another run holds the result path (or its lease could not be taken).
     #[error("{0}")]
     Lease(#[from] LeaseError),
+    /// The Slurm engine cannot start.
+    #[error("slurm: {0}")]
+    Slurm(String),
 }
 
 /// Runs the workflow once and returns what happened.
@@ -120,10 +128,40 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
     env.push((cai_store::STORE_ENV_VAR.into(), opts.store.to_string()));
     let progress = Arc::new(Progress::new(opts.quiet));
     let memory = opts.payload.settings.memory_mb;
-    let backend: Arc<dyn Backend> = match (&opts.backend, opts.cold) {
+    let name = opts.name.clone().unwrap_or_else(|| {
+        let secs = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        format!("cai-{secs}")
+    });
+    let program = opts.program.clone();
+    let local: Arc<dyn Backend> = if opts.cold {
+        Arc::new(ProcessBackend::new(program, env.clone(), memory))
+    } else {
+        Arc::new(WorkerBackend::new(program, env.clone(), memory))
+    };
+    let slurm = match &opts.slurm {
+        Some(setup) => Some(Arc::new(
+            SlurmBackend::start(SlurmRun {
+                setup: setup.clone(),
+                local: local.clone(),
+                store: store.clone(),
+                program: opts.program.clone(),
+                env,
+                execution: name.clone(),
+                memory_mib: memory,
+                max_concurrency: opts.payload.settings.max_concurrency,
+                arrays: opts.definition.is_none(),
+                progress: progress.clone(),
+            })
+            .map_err(RunError::Slurm)?,
+        )),
+        None => None,
+    };
+    let backend: Arc<dyn Backend> = match (&opts.backend, &slurm) {
         (Some(b), _) => b.clone(),
-        (None, true) => Arc::new(ProcessBackend::new(opts.program.clone(), env, memory)),
-        (None, false) => Arc::new(WorkerBackend::new(opts.program.clone(), env, memory)),
+        (None, Some(s)) => s.clone(),
+        (None, None) => local,
     };
     let invoker = Invoker::new(
         backend,
@@ -140,12 +178,6 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         // Initialize accepts the lease this engine holds as its run's.
         obj.insert("cai_lease".into(), serde_json::json!({ "run_id": run_id }));
     }
-    let name = opts.name.clone().unwrap_or_else(|| {
-        let secs = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        format!("cai-{secs}")
-    });
     let exec_opts = ExecOptions {
         name: name.clone(),
         state_machine_name: "cai".into(),
@@ -156,6 +188,7 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         progress: progress.clone(),
     };
     let exec = cai_asl::execute(&def, input, &invoker, &observer, &exec_opts);
+    let cluster = slurm.as_ref().map(|s| s.finish());
     progress.finish();
 
     let invocations = invoker.records();
@@ -197,6 +230,7 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         invocations: invocations.clone(),
         largest_state_bytes: Some(exec.largest_payload_bytes as u64),
         throttled: Some(invoker.throttled() as u64),
+        cluster,
     };
     let summary = record_in_summary(&store, p, &execution, &performance);
     lease_warnings.extend(held.finish());
@@ -213,6 +247,18 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         })
         .unwrap_or_default();
     warnings.extend(lease_warnings);
+    let clean = exec.status == Status::Succeeded
+        && summary.as_ref().is_some_and(|s| s.failed_ranks.is_empty());
+    // A clean run leaves nothing worth reading in the spool; otherwise the jobs' logs say
+    // what happened on the nodes.
+    match &slurm {
+        Some(s) if clean => s.remove_spool(),
+        Some(s) => warnings.push(format!(
+            "the Slurm jobs' events, outcomes and logs are kept in {}",
+            s.spool_dir().display()
+        )),
+        None => {}
+    }
     Ok(RunReport {
         execution,
         summary,

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod accuracy;
+pub mod cluster;
 pub mod cost;
 pub mod definition;
 pub mod error;

@@ -74,10 +74,37 @@ pub struct RankResult {
     /// When the invocation started, Unix seconds (0 when unknown: results of older versions).
     #[serde(default)]
     pub started_unix: f64,
+    /// The Slurm job that computed this rank (`SLURM_JOB_ID`, unique per array task), when it
+    /// ran under Slurm (`cai run --engine slurm`), so a rank can be looked up in `sacct`;
+    /// absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job_id: Option<u64>,
+    /// The job array it ran in (`SLURM_ARRAY_JOB_ID`); absent for a plain job (a retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_array_job_id: Option<u64>,
+    /// Its task in that array (`SLURM_ARRAY_TASK_ID`; cai's arrays index tasks by rank).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_array_task_id: Option<u64>,
+    /// The node it ran on (`SLURMD_NODENAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_node: Option<String>,
     /// The store requests this invocation made, under the keys the original's newer worker
     /// writes (so its `stats.py` fills its S3 columns).
     #[serde(flatten)]
     pub s3: S3Timing,
+}
+
+/// Where under Slurm an invocation runs, from the job's environment: `(SLURM_JOB_ID,
+/// SLURM_ARRAY_JOB_ID, SLURM_ARRAY_TASK_ID, SLURMD_NODENAME)`, each None when unset.
+pub fn slurm_placement() -> (Option<u64>, Option<u64>, Option<u64>, Option<String>) {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let num = |k: &str| var(k).and_then(|v| v.trim().parse().ok());
+    (
+        num("SLURM_JOB_ID"),
+        num("SLURM_ARRAY_JOB_ID"),
+        num("SLURM_ARRAY_TASK_ID"),
+        var("SLURMD_NODENAME"),
+    )
 }
 
 /// Store (S3) requests of one invocation, with the original's key names and meaning: counts,

@@ -144,4 +144,8 @@ pub struct ExecutionRecord {
     /// Invocations answered with a throttle (and retried by the definition), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub throttled: Option<u64>,
+    /// The jobs and core-hours of an execution whose invocations ran on a batch cluster
+    /// (`cai run --engine slurm`); absent elsewhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterUsage>,
 }

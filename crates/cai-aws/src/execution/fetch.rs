@@ -166,6 +166,7 @@ fn execution_record(
         invocations: invocations.to_vec(),
         largest_state_bytes: None,
         throttled: None,
+        cluster: None,
     }
 }
 

@@ -16,3 +16,4 @@ mod workflow_inputs;
 mod workflow_resume;
 mod workflow_run;
 mod workflow_scale;
+mod workflow_slurm;

@@ -341,6 +341,10 @@ impl SynthRun {
                 peak_rss_mb: invocations.last().unwrap().peak_rss_mb,
                 threads: 1,
                 precision: Default::default(),
+                slurm_job_id: None,
+                slurm_array_job_id: None,
+                slurm_array_task_id: None,
+                slurm_node: None,
                 attempts: fails + 1,
                 model: model.clone(),
                 untrained: self.untrained,
@@ -446,6 +450,7 @@ impl SynthRun {
                 invocations,
                 largest_state_bytes: Some(800),
                 throttled: Some(0),
+                cluster: None,
             }),
             performance: vec![perf],
         };

@@ -307,6 +307,8 @@ fn write_predictions(
         )
     })?;
     let pred_key = layout::predictions_key(&p.result_path, rank);
+    let (slurm_job_id, slurm_array_job_id, slurm_array_task_id, slurm_node) =
+        crate::result::slurm_placement();
     io::put(store, &p.data_bucket, &pred_key, Bytes::from(bytes))?;
     let samples: u64 = inferred.files.iter().map(|f| f.samples).sum();
     let infer_secs = timings.inference.max(1e-9);
@@ -345,6 +347,10 @@ fn write_predictions(
         run_id: ev.run.run_id.clone(),
         cai_version: env!("CARGO_PKG_VERSION").into(),
         started_unix: 0.0,
+        slurm_job_id,
+        slurm_array_job_id,
+        slurm_array_task_id,
+        slurm_node,
         s3: Default::default(),
     })
 }
