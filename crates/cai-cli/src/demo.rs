@@ -91,6 +91,7 @@ pub fn run(args: DemoArgs, quiet: bool) -> Result<u8> {
             backend: None,
             cold: args.cold,
             slurm: None,
+            while_owned: None,
         })?;
         reports.push(report);
     }

@@ -154,13 +154,14 @@ impl Target {
     /// Writes the page next to the results and says where; a failure is reported, never
     /// fatal: the run's own outcome decides the exit status.
     pub fn write(&self) {
-        match self.try_write() {
-            Ok(at) => println!("report: {at}"),
-            Err(e) => eprintln!(
-                "warning: no report was written: {}",
-                crate::common::error_chain(&e)
-            ),
-        }
+        print_outcome(&self.outcome());
+    }
+
+    /// Writes the page; the line saying where, or the warning saying why not.
+    pub fn outcome(&self) -> Result<String, String> {
+        self.try_write()
+            .map(|at| format!("report: {at}"))
+            .map_err(|e| format!("no report was written: {}", crate::common::error_chain(&e)))
     }
 
     fn try_write(&self) -> Result<String> {
@@ -181,6 +182,14 @@ impl Target {
                 format!("s3://{bucket}/{prefix}/{}/{key}", self.bucket)
             }
         })
+    }
+}
+
+/// Prints what [`Target::outcome`] said: the line on stdout, a warning on stderr.
+pub fn print_outcome(outcome: &Result<String, String>) {
+    match outcome {
+        Ok(line) => println!("{line}"),
+        Err(warning) => eprintln!("warning: {warning}"),
     }
 }
 

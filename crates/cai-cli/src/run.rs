@@ -185,9 +185,11 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<u8> {
         .transpose()?;
     let slurm = slurm_setup(&args, &payload)?;
     let backend = lambda_backend(&args)?;
-    let report_target = args
-        .report
-        .then(|| crate::report::Target::new(&args.store, &payload));
+    // The report is written while this run still holds the result path's lease.
+    let while_owned = args.report.then(|| {
+        let target = crate::report::Target::new(&args.store, &payload);
+        Box::new(move || target.outcome()) as cai_local::WhileOwned
+    });
     // Lambda and Slurm run as many invocations at once as the Map asks for; slots only
     // bound the local processes. A Slurm job gets one CPU unless --threads says more.
     let (slots, threads) = match (&backend, &slurm) {
@@ -220,6 +222,7 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<u8> {
         backend,
         cold: args.cold,
         slurm,
+        while_owned,
     })?;
     match (&args.lambda_endpoint, args.engine) {
         (Some(_), _) => print_report_with(
@@ -229,8 +232,8 @@ pub fn run(args: RunArgs, quiet: bool) -> Result<u8> {
         (None, Engine::Slurm) => print_report_with(&report, report::SLURM_COST_SOURCE),
         (None, Engine::Local) => print_report(&report),
     }
-    if let Some(target) = report_target {
-        target.write();
+    if let Some(outcome) = &report.finished {
+        crate::report::print_outcome(outcome);
     }
     Ok(report.exit_code() as u8)
 }

@@ -21,4 +21,4 @@ pub mod worker;
 
 pub use capacity::Capacity;
 pub use invoker::{Backend, Invoker, Measured, ProcessBackend, Served};
-pub use run::{run_workflow, RunOptions, RunReport};
+pub use run::{run_workflow, RunOptions, RunReport, WhileOwned};

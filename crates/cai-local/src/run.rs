@@ -58,7 +58,15 @@ pub struct RunOptions {
     /// Run the invocations on a Slurm cluster (checked by [`crate::slurm::prepare`]);
     /// Initialize and the failure records still run here, as `cold` says.
     pub slurm: Option<SlurmSetup>,
+    /// Work on the finished results that must happen while this run still owns the result
+    /// path (before the lease is released, so no other run can change the folder under it),
+    /// e.g. writing report.html; what it returns is kept in [`RunReport::finished`].
+    pub while_owned: Option<WhileOwned>,
 }
+
+/// See [`RunOptions::while_owned`]: returns a line for the user (e.g. where the report went)
+/// or a warning (why it could not be done; never fatal, the run's outcome stands).
+pub type WhileOwned = Box<dyn FnOnce() -> Result<String, String> + Send>;
 
 /// What happened.
 #[derive(Debug, Clone)]
@@ -76,6 +84,8 @@ pub struct RunReport {
     /// Initialize's warnings (and the engine's: where a Slurm run that failed kept its jobs'
     /// logs).
     pub warnings: Vec<String>,
+    /// What [`RunOptions::while_owned`] said, when there was one.
+    pub finished: Option<Result<String, String>>,
 }
 
 impl RunReport {
@@ -233,6 +243,7 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         cluster,
     };
     let summary = record_in_summary(&store, p, &execution, &performance);
+    let finished = opts.while_owned.map(|work| work());
     lease_warnings.extend(held.finish());
     let mut warnings: Vec<String> = exec
         .output
@@ -266,6 +277,7 @@ pub fn run_workflow(opts: RunOptions) -> Result<RunReport, RunError> {
         invocations,
         capacity: invoker.capacity(),
         warnings,
+        finished,
     })
 }
 

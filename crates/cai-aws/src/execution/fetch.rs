@@ -112,6 +112,7 @@ pub async fn fetch(
         invocations,
         capacity: capacity(&payload, world, &ranks),
         warnings: init_warnings(&events),
+        finished: None,
     };
     Ok(AwsRunReport {
         report,

@@ -486,3 +486,43 @@ fn two_executions_through_the_lambda_emulator() {
     assert!(won.stdout.contains("Succeeded"), "{}", won.stdout);
     assert_one_run(&env, rp, &[]);
 }
+
+/// What a run does with its finished results (`cai run --report` writes report.html there)
+/// happens while it still holds the lease: no other run can take the result path between the
+/// last result and the report. The engine is driven in-process to look inside that moment.
+#[test]
+fn work_on_the_finished_results_happens_while_the_lease_is_held() {
+    let env = Env::new(2, 3);
+    let rp = "res/owned";
+    let input = env.payload(rp, json!({}));
+    let lease_file = env.results(rp).join("lease.json");
+    let seen = lease_file.clone();
+    let report = cai_local::run_workflow(cai_local::RunOptions {
+        payload: cai_workflow::Payload::parse(&input.to_string()).unwrap(),
+        input,
+        definition: None,
+        store: cai_store::StoreConfig::Local { root: env.store() },
+        resume: false,
+        break_lease: false,
+        slots: Some(2),
+        threads: Some(1),
+        quiet: true,
+        program: PathBuf::from(env!("CARGO_BIN_EXE_cai")),
+        env: vec![("CAI_SCRATCH".into(), env.scratch().to_str().unwrap().into())],
+        name: None,
+        backend: None,
+        cold: false,
+        slurm: None,
+        while_owned: Some(Box::new(move || {
+            let record = std::fs::read(&seen).map_err(|e| format!("no lease: {e}"))?;
+            let record: LeaseRecord = serde_json::from_slice(&record).map_err(|e| e.to_string())?;
+            Ok(record.run_id)
+        })),
+    })
+    .unwrap();
+    assert_eq!(report.exit_code(), 0);
+    let holder = report.finished.expect("the work ran").expect("lease held");
+    let summary = env.json(rp, "summary.json");
+    assert_eq!(summary["run_id"], holder.as_str());
+    assert!(!lease_file.exists(), "the lease is released afterwards");
+}
