@@ -5,8 +5,6 @@
 
 use std::collections::HashMap;
 
-use cai_workflow::summary::AccuracyReport;
-
 /// Width of a fine redshift cell: far below any bin a figure draws.
 pub const CELL: f64 = 0.002;
 /// The Δz histogram covers [-DZ_SPAN, DZ_SPAN] in bins of DZ_BIN; the rest is counted apart.
@@ -16,38 +14,9 @@ pub const DZ_BIN: f64 = 1e-4;
 /// The photo-z catastrophic-outlier threshold on |Δz|.
 pub const OUTLIER_DZ: f64 = 0.15;
 
-/// The field's accuracy metrics (Δz = (pred - z) / (1 + z)).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Metrics {
-    /// Labelled predictions.
-    pub n: u64,
-    /// Mean |pred - z|.
-    pub mae: f64,
-    /// Mean (pred - z)^2.
-    pub mse: f64,
-    /// Mean Δz.
-    pub bias: f64,
-    /// 1.48 x median |Δz - median Δz|.
-    pub nmad: f64,
-    /// Coefficient of determination.
-    pub r2: f64,
-    /// Fraction with |Δz| > 0.15.
-    pub outlier_fraction: f64,
-}
-
-impl From<&AccuracyReport> for Metrics {
-    fn from(a: &AccuracyReport) -> Metrics {
-        Metrics {
-            n: a.count,
-            mae: a.mae,
-            mse: a.mse,
-            bias: a.bias,
-            nmad: a.nmad,
-            r2: a.r2,
-            outlier_fraction: a.outlier_fraction,
-        }
-    }
-}
+/// The field's accuracy metrics (Δz = (pred - z) / (1 + z)): the very struct Summarize
+/// writes into summary.json, so a page and a summary can never disagree on what they hold.
+pub use cai_workflow::summary::AccuracyReport as Metrics;
 
 /// A fine histogram of Δz.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,7 +221,7 @@ impl Accumulator {
         let mean_t = self.sum_t / n;
         let ss_tot = self.sum_t2 - n * mean_t * mean_t;
         let metrics = Metrics {
-            n: self.n,
+            count: self.n,
             mae: self.sum_abs / n,
             mse: self.sum_sq / n,
             bias: self.sum_dz / n,
@@ -332,7 +301,7 @@ mod tests {
         a.add(0.3, None);
         let d = a.finish().unwrap();
         let m = d.metrics;
-        assert_eq!(m.n, 4);
+        assert_eq!(m.count, 4);
         assert_eq!(d.unlabelled, 1);
         let mae = (0.0 + 0.1 + 0.1 + 0.8) / 4.0;
         assert!((m.mae - mae).abs() < 1e-6, "{}", m.mae);
@@ -362,7 +331,7 @@ mod tests {
         let (m, o) = (a.merge(b).finish().unwrap(), one.finish().unwrap());
         assert_eq!(m.cells, o.cells);
         assert_eq!(m.dz, o.dz);
-        assert_eq!(m.metrics.n, o.metrics.n);
+        assert_eq!(m.metrics.count, o.metrics.count);
         assert_eq!(m.metrics.nmad, o.metrics.nmad);
         assert!((m.metrics.mae - o.metrics.mae).abs() < 1e-12);
         assert!((m.metrics.r2 - o.metrics.r2).abs() < 1e-9);

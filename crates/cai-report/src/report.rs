@@ -102,7 +102,7 @@ fn section(run: &RunData) -> Result<RunSection<'_>, ReportError> {
         .summary
         .as_ref()
         .and_then(|s| s.accuracy.as_ref())
-        .map(Metrics::from)
+        .copied()
         .or_else(|| run.accuracy.as_ref().map(|a| a.metrics));
     let accuracy = match &run.accuracy {
         Some(acc) => {

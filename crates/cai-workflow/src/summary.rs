@@ -78,7 +78,7 @@ pub struct Totals {
 }
 
 /// The field's accuracy metrics (dz = (pred - z) / (1 + z)).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AccuracyReport {
     /// Labelled predictions.
     pub count: u64,

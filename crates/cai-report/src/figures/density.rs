@@ -77,7 +77,7 @@ pub fn grid(acc: &AccuracyData) -> Grid {
     );
     let y0 = x0.min((plo / 0.05).floor() * 0.05).max(x0 - 4.0 * sx);
     let y1 = x1.max((phi / 0.05).ceil() * 0.05).min(x1 + 4.0 * sx);
-    let n = acc.metrics.n as f64;
+    let n = acc.metrics.count as f64;
     let nx = ((n.sqrt() / 2.0).round() as usize).clamp(20, 80);
     let ny = (((y1 - y0) / (sx / nx as f64)).round() as usize).clamp(1, 4 * nx);
     let mut g = Grid {
@@ -167,7 +167,7 @@ pub fn figure(acc: &AccuracyData, m: &Metrics, untrained: bool) -> Result<Figure
         ),
     ];
     let stats = vec![
-        format!("N = {}", format::thousands(m.n)),
+        format!("N = {}", format::thousands(m.count)),
         format!("MAE = {}", format::sig(m.mae, 3)),
         format!("MSE = {}", format::sig(m.mse, 3)),
         format!("Bias = {}", format::sig(m.bias, 3)),
@@ -284,7 +284,7 @@ pub fn figure(acc: &AccuracyData, m: &Metrics, untrained: bool) -> Result<Figure
         "Each cell ({} in z_{{spec}} by {} in z_{{phot}}) counts the samples that fall in it; colour is logarithmic in the count, white means none. Solid line: perfect prediction; dashed: the catastrophic-outlier bounds |Δz| = 0.15, with Δz = (z_{{phot}} − z_{{spec}}) / (1 + z_{{spec}}). Metrics over all {} labelled samples.",
         format::sig(g.wx(), 2),
         format::sig(g.wy(), 2),
-        format::thousands(m.n)
+        format::thousands(m.count)
     );
     if g.outside > 0 {
         caption.push_str(&format!(

@@ -55,7 +55,7 @@ pub fn bins(h: &DzHistogram, n: u64, nmad: f64) -> Bins {
 /// The figure.
 pub fn figure(acc: &AccuracyData, m: &Metrics, untrained: bool) -> Result<Figure, ReportError> {
     let id = "accuracy-dz";
-    let b = bins(&acc.dz, m.n, m.nmad);
+    let b = bins(&acc.dz, m.count, m.nmad);
     let median = acc.dz.quantile(0.5);
     let width = 2.0 * b.span / b.counts.len() as f64;
     let top = b.counts.iter().copied().max().unwrap_or(1).max(1) as f64 * 1.12;
@@ -150,7 +150,7 @@ pub fn figure(acc: &AccuracyData, m: &Metrics, untrained: bool) -> Result<Figure
         title: "Distribution of the normalised redshift error Δz".into(),
         caption: format!(
             "Histogram of Δz over {} labelled samples in bins of {}. The grey band is the median ± σ_{{NMAD}} (σ_{{NMAD}} = 1.48 × median |Δz − median Δz|, the field's robust scatter); the dashed lines are the catastrophic-outlier bounds |Δz| = 0.15 (η_{{out}} is the fraction beyond them).{}",
-            format::thousands(m.n),
+            format::thousands(m.count),
             format::sig(width, 2),
             if b.outside > 0 {
                 format!(

@@ -148,7 +148,7 @@ pub fn facts(run: &RunData, metrics: Option<&Metrics>) -> String {
                 format::sig(m.nmad, 3),
                 format::sig(m.r2, 4),
                 format::percent(m.outlier_fraction),
-                format::thousands(m.n)
+                format::thousands(m.count)
             )),
         );
     }

@@ -41,7 +41,10 @@ fn ten_thousand_ranks_render_in_seconds_and_stay_small() {
     .unwrap();
     let loaded = t.elapsed();
     assert_eq!(run.ranks.len(), ranks as usize - 1);
-    assert_eq!(run.accuracy.as_ref().unwrap().metrics.n, (ranks - 1) * 32);
+    assert_eq!(
+        run.accuracy.as_ref().unwrap().metrics.count,
+        (ranks - 1) * 32
+    );
     let report = build(&[run], &options()).unwrap();
     let total = t.elapsed();
     keep("ten-thousand", &report);
