@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::collections::BTreeSet;
 
 use cai_workflow::cluster::ClusterUsage;
-use cai_workflow::cost::PerformanceRow;
+use cai_workflow::cost::{PerformanceRow, SEED_TABLE_COLUMNS};
 
 use crate::run::RunReport;
 
@@ -167,14 +167,7 @@ pub fn executions_side_by_side(reports: &[&RunReport]) -> String {
 
 /// The seed report's performance table, one row per run.
 pub fn performance_table(rows: &[&PerformanceRow]) -> String {
-    let header = [
-        "World size",
-        "Partition",
-        "Requests",
-        "Duration (s)",
-        "Memory (GB)",
-        "Cost ($)",
-    ];
+    let header = SEED_TABLE_COLUMNS;
     let cells: Vec<[String; 6]> = rows
         .iter()
         .map(|r| {

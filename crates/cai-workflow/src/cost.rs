@@ -55,6 +55,16 @@ pub struct InvocationStat {
     pub cold: Option<bool>,
 }
 
+/// The seed report's table columns, in its order: users compare cai's tables with it.
+pub const SEED_TABLE_COLUMNS: [&str; 6] = [
+    "World size",
+    "Partition",
+    "Requests",
+    "Duration (s)",
+    "Memory (GB)",
+    "Cost ($)",
+];
+
 /// One row of the seed report's table, with its cost broken down.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PerformanceRow {

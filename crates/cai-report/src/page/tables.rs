@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use cai_workflow::cost::PerformanceRow;
+use cai_workflow::cost::{PerformanceRow, SEED_TABLE_COLUMNS};
 
 use super::html::{escape, text};
 use crate::accuracy::Metrics;
@@ -163,14 +163,7 @@ pub fn seed(rows: &[(&str, &PerformanceRow)], with_label: bool) -> String {
     if with_label {
         t.push_str("<th>Run</th>");
     }
-    for h in [
-        "World size",
-        "Partition",
-        "Requests",
-        "Duration (s)",
-        "Memory (GB)",
-        "Cost ($)",
-    ] {
+    for h in SEED_TABLE_COLUMNS {
         let _ = write!(t, "<th class=\"num\">{h}</th>");
     }
     t.push_str("</tr>\n");
