@@ -1,8 +1,9 @@
 //! The four functions: their configuration compared with what Lambda reports, created or updated, and waited for.
 
+use super::propagation::send_while_role_propagates;
 use super::{
     aws_error, code_of, function_label, Action, Change, DeployError, DeploySpec, FUNCTION_READY,
-    HANDLER, IAM_PROPAGATION, RUNTIME,
+    HANDLER, RUNTIME,
 };
 use crate::context::AwsContext;
 use crate::names::STACK_TAG;
@@ -11,7 +12,6 @@ use aws_sdk_lambda::types::{
     Architecture as LambdaArch, Environment, EphemeralStorage, FunctionCode, FunctionConfiguration,
     LastUpdateStatus, Runtime, State,
 };
-use aws_sdk_sts::error::ProvideErrorMetadata;
 use cai_workflow::handlers::Handler;
 use cai_workflow::settings::Architecture;
 use std::collections::HashMap;
@@ -209,38 +209,8 @@ async fn create_function(
         .environment(wanted.environment())
         .description(format!("cai {} handler", name))
         .tags(STACK_TAG, spec.names.name());
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match request.clone().send().await {
-            Ok(_) => return Ok(()),
-            Err(e) if propagating(&e) && started.elapsed() < IAM_PROPAGATION => {
-                tracing::debug!("{label}: role not assumable yet, retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
-            }
-            Err(e) => return Err(aws_error(&label, "lambda:CreateFunction", &e)),
-        }
-    }
-}
-
-/// True for the errors a just-created role gives until IAM has propagated it: Lambda's
-/// "The role defined for the function cannot be assumed by Lambda" and Step Functions'
-/// "... is not authorized to assume the provided role".
-pub(super) fn propagating<E: ProvideErrorMetadata, R>(
-    e: &aws_sdk_sts::error::SdkError<E, R>,
-) -> bool {
-    let aws_sdk_sts::error::SdkError::ServiceError(s) = e else {
-        return false;
-    };
-    let code = s.err().code().unwrap_or_default();
-    let message = s.err().message().unwrap_or_default().to_ascii_lowercase();
-    let about_role = message.contains("role") || message.contains("assume");
-    match code {
-        "AccessDeniedException" | "AccessDenied" => true,
-        "InvalidParameterValueException" | "InvalidArn" => about_role,
-        _ => false,
-    }
+    send_while_role_propagates(&label, "lambda:CreateFunction", || request.clone().send()).await?;
+    Ok(())
 }
 
 /// UpdateFunctionConfiguration with every field deploy manages.

@@ -5,6 +5,7 @@
 //! it was not made by deploy, and deploy refuses to take it over (destroy skips it).
 
 mod functions;
+mod propagation;
 mod roles;
 mod state_machine;
 #[cfg(test)]

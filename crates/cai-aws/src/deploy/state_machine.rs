@@ -1,15 +1,11 @@
 //! The state machine: created, or its definition and role updated where they differ.
 
-use super::functions::propagating;
-use super::{
-    aws_error, code_of, state_machine_label, Action, Change, DeployError, DeploySpec,
-    IAM_PROPAGATION,
-};
+use super::propagation::send_while_role_propagates;
+use super::{aws_error, code_of, state_machine_label, Action, Change, DeployError, DeploySpec};
 use crate::context::AwsContext;
 use crate::names::{StackNames, STACK_TAG};
 use aws_sdk_sfn::types::StateMachineType;
 use serde_json::Value;
-use std::time::{Duration, Instant};
 
 /// Creates the state machine, or updates its definition and role where they differ.
 pub(super) async fn ensure_state_machine(
@@ -84,19 +80,11 @@ async fn create_state_machine(
         .role_arn(role_arn)
         .r#type(StateMachineType::Standard)
         .tags(tag);
-    let started = Instant::now();
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match request.clone().send().await {
-            Ok(_) => return Ok(()),
-            Err(e) if propagating(&e) && started.elapsed() < IAM_PROPAGATION => {
-                tracing::debug!("{label}: role not assumable yet, retrying in {delay:?}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(8));
-            }
-            Err(e) => return Err(aws_error(&label, "states:CreateStateMachine", &e)),
-        }
-    }
+    send_while_role_propagates(&label, "states:CreateStateMachine", || {
+        request.clone().send()
+    })
+    .await?;
+    Ok(())
 }
 
 /// True when the state machine carries `cai:stack=<name>`.
