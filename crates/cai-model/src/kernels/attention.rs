@@ -39,21 +39,45 @@ pub fn attention(
                     *sc = super::dot(q, k) * scale;
                     max = max.max(*sc);
                 }
-                let mut sum = 0.0;
+                // The exponentials in their own loop so it vectorises; the sum stays in token
+                // order (as before), so the result is unchanged.
                 for sc in scores.iter_mut() {
                     *sc = exp(*sc - max);
-                    sum += *sc;
                 }
+                let sum: f32 = scores.iter().fold(0.0, |a, s| a + s);
                 let inv = 1.0 / sum;
                 let o = &mut out_s[i * d + h * hd..i * d + (h + 1) * hd];
-                o.fill(0.0);
-                for (j, sc) in scores.iter().enumerate() {
-                    let p = sc * inv;
-                    let v = &base[j * 3 * d + 2 * d + h * hd..j * 3 * d + 2 * d + (h + 1) * hd];
-                    o.iter_mut().zip(v).for_each(|(o, v)| *o += p * v);
-                }
+                let v_at = 2 * d + h * hd;
+                weighted_sum(&scores, inv, &base[v_at..], 3 * d, o);
             }
         }
+    }
+}
+
+/// `o = Σ_j (scores[j] · inv) · v_j`, where `v_j` starts `j * v_row` into `v`: sixteen output
+/// values at a time held in registers across all tokens (rather than re-read and re-written
+/// in memory once per token), each sum still taken in token order.
+#[inline(always)]
+fn weighted_sum(scores: &[f32], inv: f32, v: &[f32], v_row: usize, o: &mut [f32]) {
+    const W: usize = 16;
+    let mut blocks = o.chunks_exact_mut(W);
+    let mut c0 = 0;
+    for ob in &mut blocks {
+        let mut acc = [0.0f32; W];
+        for (j, sc) in scores.iter().enumerate() {
+            let p = sc * inv;
+            let vj = &v[j * v_row + c0..j * v_row + c0 + W];
+            acc.iter_mut().zip(vj).for_each(|(a, v)| *a += p * v);
+        }
+        ob.copy_from_slice(&acc);
+        c0 += W;
+    }
+    let rest = blocks.into_remainder();
+    rest.fill(0.0);
+    for (j, sc) in scores.iter().enumerate() {
+        let p = sc * inv;
+        let vj = &v[j * v_row + c0..j * v_row + c0 + rest.len()];
+        rest.iter_mut().zip(vj).for_each(|(o, v)| *o += p * v);
     }
 }
 

@@ -30,7 +30,9 @@ impl CustomOp3 for LayerNorm {
         if xl.dims().last() != Some(&d) || b.len() != d {
             bail!("layer norm: input {:?} vs weight [{d}]", xl.dims());
         }
-        let mut out = vec![0.0f32; x.len()];
+        // SAFETY: the input is whole rows of d (checked above) and each row of the output is
+        // written once, from its input row.
+        let mut out = unsafe { crate::kernels::output_vec(x.len()) };
         norm::layer_norm(x, d, g, b, self.0, &mut out);
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
@@ -62,7 +64,9 @@ impl CustomOp1 for Attention {
                 self.heads
             );
         }
-        let mut out = vec![0.0f32; b * t * d];
+        // SAFETY: every (token, head) slice of the output is written once, and the heads
+        // split d exactly (checked above).
+        let mut out = unsafe { crate::kernels::output_vec(b * t * d) };
         att::attention(
             slice(s, l, "qkv")?,
             b,
