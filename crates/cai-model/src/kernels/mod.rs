@@ -12,23 +12,6 @@ pub mod norm;
 pub mod packed;
 pub mod pcm;
 
-/// A vector of `n` f32 for a kernel that writes every one of them before any is read (a
-/// product's output, a normalised or attended copy of its input).
-///
-/// Why: `vec![0.0; n]` zero-fills memory the allocator hands straight back from the previous
-/// batch's tensors, and that fill measured 4% of the fp32 forward pass (perf, AVX-512).
-///
-/// # Safety
-/// The caller must write all `n` values before reading any of them or handing the vector
-/// to anyone else; until then its contents are uninitialised.
-#[allow(clippy::uninit_vec)] // the point of the function; callers promise the writes
-pub(crate) unsafe fn output_vec(n: usize) -> Vec<f32> {
-    let mut v = Vec::with_capacity(n);
-    // SAFETY: the capacity is `n`; the caller initialises every value before use.
-    unsafe { v.set_len(n) };
-    v
-}
-
 /// Dot product with eight independent partial sums, so the compiler can vectorise it (a
 /// single running sum forces strict left-to-right order, which cannot use SIMD lanes).
 #[inline(always)]

@@ -119,9 +119,7 @@ impl PackedLinear {
 
     /// Like [`Self::forward`] into a new vector.
     pub fn forward_new(&self, x: &[f32], n: usize, act: Activation) -> Vec<f32> {
-        // SAFETY: a non-accumulating product writes every value of its n x m output before
-        // reading any (the first k block stores, later ones add to what it stored).
-        let mut out = unsafe { super::output_vec(n * self.m()) };
+        let mut out = vec![0.0f32; n * self.m()];
         self.forward(x, n, &mut out, false, act);
         out
     }
