@@ -42,16 +42,10 @@ pub fn figure(p: &PerformanceRow) -> Result<Figure, ReportError> {
             .x_label_area_size(64)
             .y_label_area_size(200)
             .build_cartesian_2d(0f64..top, 0f64..3.0)?;
-        chart
-            .configure_mesh()
+        style::axes(&mut chart.configure_mesh())
             .x_desc("Projected cost (US$)")
-            .axis_desc_style(style::axis_title())
-            .label_style(style::ticks())
-            .x_label_formatter(&|v| format::tick(*v))
             .y_labels(0)
             .disable_y_mesh()
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(style::GRID)
             .draw()?;
         let plot = chart.plotting_area().get_pixel_range();
         for (i, (label, usd, colour)) in parts.iter().enumerate() {

@@ -195,16 +195,10 @@ pub fn figure(acc: &AccuracyData, m: &Metrics, untrained: bool) -> Result<Figure
             .x_label_area_size(64)
             .y_label_area_size(84)
             .build_cartesian_2d(g.x.0..g.x.1, g.y.0..g.y.1)?;
-        chart
-            .configure_mesh()
+        style::axes(&mut chart.configure_mesh())
             .x_desc("Spectroscopic redshift  z_{spec}")
             .y_desc("Predicted redshift  z_{phot}")
-            .axis_desc_style(style::axis_title())
-            .label_style(style::ticks())
-            .x_label_formatter(&|v| format::tick(*v))
-            .y_label_formatter(&|v| format::tick(*v))
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(style::GRID)
+            .y_label_formatter(&style::tick_label)
             .draw()?;
         let (wx, wy) = (g.wx(), g.wy());
         chart.draw_series(cells.iter().map(|&(iy, a, b, l)| {
@@ -249,7 +243,6 @@ pub fn figure(acc: &AccuracyData, m: &Metrics, untrained: bool) -> Result<Figure
             .disable_x_axis()
             .y_desc("Samples per cell")
             .y_labels(0)
-            .axis_desc_style(style::axis_title())
             .draw()?;
         cb.draw_series((0..levels).map(|k| {
             Rectangle::new(

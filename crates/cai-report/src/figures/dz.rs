@@ -99,16 +99,10 @@ pub fn figure(acc: &AccuracyData, m: &Metrics, untrained: bool) -> Result<Figure
                 .x_label_area_size(64)
                 .y_label_area_size(90)
                 .build_cartesian_2d(-b.span..b.span, 0f64..top)?;
-            chart
-                .configure_mesh()
+            style::axes(&mut chart.configure_mesh())
                 .x_desc("Δz = (z_{phot} − z_{spec}) / (1 + z_{spec})")
                 .y_desc("Samples per bin")
-                .axis_desc_style(style::axis_title())
-                .label_style(style::ticks())
-                .x_label_formatter(&|v| format::tick(*v))
-                .y_label_formatter(&|v| format::tick(*v))
-                .light_line_style(TRANSPARENT)
-                .bold_line_style(style::GRID)
+                .y_label_formatter(&style::tick_label)
                 .draw()?;
             if nmad_hi > nmad_lo {
                 chart.draw_series(std::iter::once(Rectangle::new(

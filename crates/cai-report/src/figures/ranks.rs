@@ -48,23 +48,12 @@ fn draw_panel(area: &Area<'_>, p: &Panel<'_>, x: (f64, f64), x_desc: &str) -> Dr
         .x_label_area_size(if x_desc.is_empty() { 30 } else { 64 })
         .y_label_area_size(90)
         .build_cartesian_2d(x.0..x.1, 0f64..top)?;
-    chart
-        .configure_mesh()
+    style::axes(&mut chart.configure_mesh())
         .x_desc(x_desc)
         .y_desc(p.y_desc)
-        .axis_desc_style(style::axis_title())
-        .label_style(style::ticks())
         .x_labels(rank_ticks)
-        .x_label_formatter(&|v| {
-            if v.fract() == 0.0 {
-                format::tick(*v)
-            } else {
-                String::new()
-            }
-        })
-        .y_label_formatter(&|v| format::tick(*v))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(style::GRID)
+        .x_label_formatter(&style::rank_label)
+        .y_label_formatter(&style::tick_label)
         .draw()?;
     if let Some((y, c)) = p.reference {
         chart.draw_series(DashedLineSeries::new(

@@ -51,23 +51,12 @@ pub fn figure(run: &RunData) -> Result<Option<Figure>, ReportError> {
             .x_label_area_size(64)
             .y_label_area_size(90)
             .build_cartesian_2d(-pad..max_rank + pad, 0f64..top)?;
-        chart
-            .configure_mesh()
+        style::axes(&mut chart.configure_mesh())
             .x_desc("Rank")
             .y_desc("Store request time (s)")
-            .axis_desc_style(style::axis_title())
-            .label_style(style::ticks())
             .x_labels(rank_ticks)
-            .x_label_formatter(&|v| {
-                if v.fract() == 0.0 {
-                    format::tick(*v)
-                } else {
-                    String::new()
-                }
-            })
-            .y_label_formatter(&|v| format::tick(*v))
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(style::GRID)
+            .x_label_formatter(&style::rank_label)
+            .y_label_formatter(&style::tick_label)
             .draw()?;
         for (pick, colour) in [(1usize, style::SKY), (2, style::ORANGE)] {
             let pts: Vec<(f64, f64)> = rows

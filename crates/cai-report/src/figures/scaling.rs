@@ -11,7 +11,6 @@ use plotters::prelude::*;
 use super::legend::{self, Entry, Mark};
 use super::{canvas, style, Area, Drawn, Figure};
 use crate::error::ReportError;
-use crate::format;
 use crate::scaling::ScalePoint;
 
 /// What the x axis is.
@@ -113,16 +112,10 @@ where
         .x_label_area_size(58)
         .y_label_area_size(84)
         .build_cartesian_2d(xr, 0f64..top)?;
-    chart
-        .configure_mesh()
+    style::axes(&mut chart.configure_mesh())
         .x_desc(x_desc)
         .y_desc(y_desc)
-        .axis_desc_style(style::axis_title())
-        .label_style(style::ticks())
-        .x_label_formatter(&|v| format::tick(*v))
-        .y_label_formatter(&|v| format::tick(*v))
-        .light_line_style(TRANSPARENT)
-        .bold_line_style(style::GRID)
+        .y_label_formatter(&style::tick_label)
         .draw()?;
     if series.is_empty() {
         let plot = chart.plotting_area().get_pixel_range();

@@ -1,6 +1,8 @@
 //! One look for every figure: the Okabe-Ito colour-blind-safe palette, type sizes that stay
 //! readable when a figure is shrunk onto a slide, thin light grid lines.
 
+use plotters::chart::MeshStyle;
+use plotters::coord::ranged1d::Ranged;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -35,6 +37,38 @@ pub const BAND: RGBColor = RGBColor(222, 222, 222);
 pub const DARK: RGBColor = RGBColor(85, 85, 85);
 /// Series colours in order, for lines that have no meaning of their own.
 pub const SERIES: [RGBColor; 7] = [BLUE, VERMILLION, GREEN, ORANGE, PURPLE, SKY, DARK];
+
+/// The axes of every chart: titles and tick labels in the house type, x ticks written as the
+/// page writes numbers, no minor grid, a faint major one. Callers add their titles and their
+/// own y labels (or none).
+pub fn axes<'m, 'a, 'b, X, Y, DB>(
+    mesh: &'m mut MeshStyle<'a, 'b, X, Y, DB>,
+) -> &'m mut MeshStyle<'a, 'b, X, Y, DB>
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged,
+    DB: DrawingBackend,
+{
+    mesh.axis_desc_style(axis_title())
+        .label_style(ticks())
+        .x_label_formatter(&tick_label)
+        .light_line_style(TRANSPARENT)
+        .bold_line_style(GRID)
+}
+
+/// A tick value as the page writes numbers.
+pub fn tick_label(v: &f64) -> String {
+    crate::format::tick(*v)
+}
+
+/// A tick on a rank axis: whole ranks only (a rank has no fractions).
+pub fn rank_label(v: &f64) -> String {
+    if v.fract() == 0.0 {
+        crate::format::tick(*v)
+    } else {
+        String::new()
+    }
+}
 
 /// Axis titles.
 pub fn axis_title() -> TextStyle<'static> {

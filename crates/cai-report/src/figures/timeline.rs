@@ -295,17 +295,11 @@ pub fn figure(t: &Timeline) -> Result<Option<Figure>, ReportError> {
             .x_label_area_size(64)
             .y_label_area_size(150)
             .build_cartesian_2d(0f64..span, 0f64..nd as f64)?;
-        chart
-            .configure_mesh()
+        style::axes(&mut chart.configure_mesh())
             .x_desc(t.time_axis)
             .y_desc(t.row_axis)
-            .axis_desc_style(style::axis_title())
-            .label_style(style::ticks())
-            .x_label_formatter(&|v| format::tick(*v))
             .y_labels(0)
             .disable_y_mesh()
-            .light_line_style(TRANSPARENT)
-            .bold_line_style(style::GRID)
             .draw()?;
         let thin = pitch < 6.0;
         let y_of = |row: usize| nd as f64 - row as f64;
