@@ -107,8 +107,10 @@ pub unsafe fn tile_avx512(mr: usize, t: &Tile) {
     go!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
 }
 
+/// Lanes `0..cols` (at most 8) of an AVX2 load or store mask: the partial last columns of a
+/// tile, shared by the f32 and int8 kernels.
 #[inline(always)]
-unsafe fn mask8(cols: usize) -> __m256i {
+pub(super) unsafe fn mask8(cols: usize) -> __m256i {
     let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     _mm256_cmpgt_epi32(_mm256_set1_epi32(cols.min(8) as i32), idx)
 }

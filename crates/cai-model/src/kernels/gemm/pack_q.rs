@@ -40,6 +40,16 @@ pub fn bf16_value(h: u16) -> f32 {
     f32::from_bits((h as u32) << 16)
 }
 
+/// Where weight `(o, p)` (output channel, input index) of a `k`-deep matrix sits when `k` is
+/// grouped in units of `unit` (2 for bf16, 4 for int8): panel of 16 channels, then unit of
+/// `k`, then channel within the panel, then position within the unit. Both packings and
+/// their inverses go through it, so they cannot disagree.
+#[inline(always)]
+fn grouped_at(o: usize, p: usize, k: usize, unit: usize) -> usize {
+    let units = k.div_ceil(unit);
+    (o / PANEL) * units * unit * PANEL + (p / unit) * unit * PANEL + (o % PANEL) * unit + p % unit
+}
+
 /// bf16 weights in 16-column panels of k pairs, plus the f32 bias.
 #[derive(Clone, Debug)]
 pub struct PackedBf16 {
@@ -58,9 +68,8 @@ impl PackedBf16 {
         let mut data = Aligned::zeroed(m.div_ceil(PANEL) * kp * 2 * PANEL);
         let d = data.as_mut_slice();
         for o in 0..m {
-            let base = (o / PANEL) * kp * 2 * PANEL + (o % PANEL) * 2;
             for p in 0..k {
-                d[base + (p / 2) * 2 * PANEL + p % 2] = bf16_bits(w[o * k + p]);
+                d[grouped_at(o, p, k, 2)] = bf16_bits(w[o * k + p]);
             }
         }
         Self {
@@ -73,13 +82,12 @@ impl PackedBf16 {
 
     /// The weights as f32 `[m][k]` (bf16-rounded): the inverse of [`Self::from_rows`].
     pub fn to_rows(&self) -> Vec<f32> {
-        let (k, m, kp) = (self.k, self.m, self.k.div_ceil(2));
+        let (k, m) = (self.k, self.m);
         let d = self.data.as_slice();
         let mut w = vec![0.0; k * m];
         for o in 0..m {
-            let base = (o / PANEL) * kp * 2 * PANEL + (o % PANEL) * 2;
             for p in 0..k {
-                w[o * k + p] = bf16_value(d[base + (p / 2) * 2 * PANEL + p % 2]);
+                w[o * k + p] = bf16_value(d[grouped_at(o, p, k, 2)]);
             }
         }
         w
@@ -129,11 +137,10 @@ impl PackedI8 {
             let max = row.iter().fold(0.0f32, |a, v| a.max(v.abs()));
             let s = if max > 0.0 { max / W_MAX } else { 1.0 };
             scale[o] = s;
-            let base = (o / PANEL) * kq * 4 * PANEL + (o % PANEL) * 4;
             let mut sum = 0i32;
             for (p, v) in row.iter().enumerate() {
                 let q = (v / s).round_ties_even().clamp(-W_MAX, W_MAX) as i8;
-                d[base + (p / 4) * 4 * PANEL + p % 4] = q;
+                d[grouped_at(o, p, k, 4)] = q;
                 sum += q as i32;
             }
             comp[o] = 128 * sum;
@@ -150,13 +157,12 @@ impl PackedI8 {
 
     /// The dequantized weights `[m][k]`: the inverse of [`Self::from_rows`] up to rounding.
     pub fn to_rows(&self) -> Vec<f32> {
-        let (k, m, kq) = (self.k, self.m, self.k.div_ceil(4));
+        let (k, m) = (self.k, self.m);
         let d = self.data.as_slice();
         let mut w = vec![0.0; k * m];
         for o in 0..m {
-            let base = (o / PANEL) * kq * 4 * PANEL + (o % PANEL) * 4;
             for p in 0..k {
-                w[o * k + p] = d[base + (p / 4) * 4 * PANEL + p % 4] as f32 * self.scale[o];
+                w[o * k + p] = d[grouped_at(o, p, k, 4)] as f32 * self.scale[o];
             }
         }
         w

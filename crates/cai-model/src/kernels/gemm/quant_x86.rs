@@ -4,6 +4,7 @@
 //! what VNNI does) and AVX2 bf16 by widening to f32 (4 x 16, the same roundings as
 //! `vdpbf16ps`).
 
+use super::f32_x86::mask8;
 use super::quant::QTile;
 use std::arch::x86_64::*;
 
@@ -139,12 +140,6 @@ pub unsafe fn i8_vnni(mr: usize, t: &QTile) {
         };
     }
     go!(1 2 3 4 5 6 7 8 9 10 11 12 13 14)
-}
-
-#[inline(always)]
-unsafe fn mask8(cols: usize) -> __m256i {
-    let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    _mm256_cmpgt_epi32(_mm256_set1_epi32(cols.min(8) as i32), idx)
 }
 
 /// # Safety
