@@ -119,16 +119,7 @@ pub fn parse_squeue_line(line: &str) -> Option<Seen> {
         .parse::<i32>()
         .ok()
         .map(|status| ((status >> 8) & 0xff, status & 0x7f));
-    Some(Seen {
-        id: parse_id(f[0])?,
-        state: clean_state(f[1]),
-        exit,
-        node: node(f[3]),
-        submitted: unix_seconds(f[4]),
-        started: unix_seconds(f[5]),
-        ended: unix_seconds(f[6]),
-        cpus: f[7].parse().unwrap_or(0),
-    })
+    seen(&f, exit)
 }
 
 /// Jobs (`JOB` or `ARRAY_TASK`) the controller forgot, from the accounting database; Err
@@ -151,15 +142,9 @@ pub fn sacct(ids: &[String]) -> Result<Vec<Seen>, String> {
     Ok(out.stdout.lines().filter_map(parse_sacct_line).collect())
 }
 
-/// One `sacct --parsable2` line.
-pub fn parse_sacct_line(line: &str) -> Option<Seen> {
-    let f: Vec<&str> = line.split('|').map(str::trim).collect();
-    if f.len() < 8 {
-        return None;
-    }
-    let exit = f[2]
-        .split_once(':')
-        .and_then(|(c, s)| Some((c.parse().ok()?, s.parse().ok()?)));
+/// A job from the fields squeue and sacct are both asked for, in the same order (id, state,
+/// exit code, node, submit, start, end, CPUs); only the exit code is written differently.
+fn seen(f: &[&str], exit: Option<(i32, i32)>) -> Option<Seen> {
     Some(Seen {
         id: parse_id(f[0])?,
         state: clean_state(f[1]),
@@ -170,6 +155,18 @@ pub fn parse_sacct_line(line: &str) -> Option<Seen> {
         ended: unix_seconds(f[6]),
         cpus: f[7].parse().unwrap_or(0),
     })
+}
+
+/// One `sacct --parsable2` line.
+pub fn parse_sacct_line(line: &str) -> Option<Seen> {
+    let f: Vec<&str> = line.split('|').map(str::trim).collect();
+    if f.len() < 8 {
+        return None;
+    }
+    let exit = f[2]
+        .split_once(':')
+        .and_then(|(c, s)| Some((c.parse().ok()?, s.parse().ok()?)));
+    seen(&f, exit)
 }
 
 /// `12`, `12_3`, `12_[3-5,7%2]`.
