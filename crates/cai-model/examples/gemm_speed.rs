@@ -47,11 +47,7 @@ fn main() {
         let mut line = format!("{n}x{k}x{m}:");
         for isa in Isa::available() {
             let r = rate(flop, || {
-                let o = Out {
-                    data: &mut out,
-                    ld: m,
-                    col: 0,
-                };
+                let o = Out::new(&mut out, m, 0);
                 gemm_f32(isa, &x, n, k, &p, o, Epilogue::store(Activation::Identity));
             });
             line += &format!("  {isa} {r:.1}");
@@ -60,19 +56,11 @@ fn main() {
         let pi = PackedI8::from_rows(&w, &b, k, m);
         for isa in Isa::available() {
             let rb = rate(flop, || {
-                let o = Out {
-                    data: &mut out,
-                    ld: m,
-                    col: 0,
-                };
+                let o = Out::new(&mut out, m, 0);
                 gemm_bf16(isa, &x, n, k, &pb, o, Epilogue::store(Activation::Identity));
             });
             let ri = rate(flop, || {
-                let o = Out {
-                    data: &mut out,
-                    ld: m,
-                    col: 0,
-                };
+                let o = Out::new(&mut out, m, 0);
                 gemm_i8(isa, &x, n, k, &pi, o, Epilogue::store(Activation::Identity));
             });
             line += &format!("  bf16/{isa} {rb:.1}  int8/{isa} {ri:.1}");

@@ -6,25 +6,30 @@
 
 use super::activation::exp;
 use multiversion::multiversion;
+use std::mem::MaybeUninit;
 
 /// `qkv` is `[b, t, 3*d]` laid out as PyTorch's fused `qkv` Linear output (q, k, v, each
-/// split into `heads` contiguous chunks); writes softmax(q kᵀ · scale) v to `out` `[b, t, d]`.
+/// split into `heads` contiguous chunks); returns softmax(q kᵀ · scale) v as `[b, t, d]`.
+pub fn attention(qkv: &[f32], b: usize, t: usize, d: usize, heads: usize, scale: f32) -> Vec<f32> {
+    assert!(
+        heads > 0 && d.is_multiple_of(heads),
+        "attention: {d} channels do not split into {heads} heads"
+    );
+    assert_eq!(qkv.len(), b * t * 3 * d);
+    // SAFETY: `heads_into` writes every head's channels of every token of every sample.
+    unsafe { super::written_vec(b * t * d, |out| heads_into(qkv, b, t, d, heads, scale, out)) }
+}
+
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn attention(
+fn heads_into(
     qkv: &[f32],
     b: usize,
     t: usize,
     d: usize,
     heads: usize,
     scale: f32,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
-    assert!(
-        heads > 0 && d.is_multiple_of(heads),
-        "attention: {d} channels do not split into {heads} heads"
-    );
-    assert_eq!(qkv.len(), b * t * 3 * d);
-    assert_eq!(out.len(), b * t * d);
     let hd = d / heads;
     let mut scores = vec![0.0f32; t];
     for s in 0..b {
@@ -54,11 +59,11 @@ pub fn attention(
     }
 }
 
-/// `o = Σ_j (scores[j] · inv) · v_j`, where `v_j` starts `j * v_row` into `v`: sixteen output
-/// values at a time held in registers across all tokens (rather than re-read and re-written
-/// in memory once per token), each sum still taken in token order.
+/// Writes `o = Σ_j (scores[j] · inv) · v_j`, where `v_j` starts `j * v_row` into `v`: sixteen
+/// output values at a time held in registers across all tokens (rather than re-read and
+/// re-written in memory once per token), each sum still taken in token order.
 #[inline(always)]
-fn weighted_sum(scores: &[f32], inv: f32, v: &[f32], v_row: usize, o: &mut [f32]) {
+fn weighted_sum(scores: &[f32], inv: f32, v: &[f32], v_row: usize, o: &mut [MaybeUninit<f32>]) {
     const W: usize = 16;
     let mut blocks = o.chunks_exact_mut(W);
     let mut c0 = 0;
@@ -69,16 +74,21 @@ fn weighted_sum(scores: &[f32], inv: f32, v: &[f32], v_row: usize, o: &mut [f32]
             let vj = &v[j * v_row + c0..j * v_row + c0 + W];
             acc.iter_mut().zip(vj).for_each(|(a, v)| *a += p * v);
         }
-        ob.copy_from_slice(&acc);
+        ob.iter_mut().zip(acc).for_each(|(o, a)| {
+            o.write(a);
+        });
         c0 += W;
     }
     let rest = blocks.into_remainder();
-    rest.fill(0.0);
+    let mut acc = [0.0f32; W];
     for (j, sc) in scores.iter().enumerate() {
         let p = sc * inv;
         let vj = &v[j * v_row + c0..j * v_row + c0 + rest.len()];
-        rest.iter_mut().zip(vj).for_each(|(o, v)| *o += p * v);
+        acc.iter_mut().zip(vj).for_each(|(o, v)| *o += p * v);
     }
+    rest.iter_mut().zip(acc).for_each(|(o, a)| {
+        o.write(a);
+    });
 }
 
 #[cfg(test)]
@@ -91,9 +101,8 @@ mod tests {
         let qkv: Vec<f32> = (0..b * t * 3 * d)
             .map(|i| ((i * 7 % 13) as f32 - 6.0) * 0.1)
             .collect();
-        let mut out = vec![0.0; b * t * d];
         let scale = 0.5;
-        attention(&qkv, b, t, d, heads, scale, &mut out);
+        let out = attention(&qkv, b, t, d, heads, scale);
         let hd = d / heads;
         for s in 0..b {
             for h in 0..heads {

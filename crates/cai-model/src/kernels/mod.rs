@@ -12,6 +12,24 @@ pub mod norm;
 pub mod packed;
 pub mod pcm;
 
+use std::mem::MaybeUninit;
+
+/// A new vector of `len` values, each written once by `write` (zero-filling every fresh
+/// activation first measured ~4% of a forward pass).
+///
+/// # Safety
+/// `write` must initialise every element of the slice it is given.
+pub(crate) unsafe fn written_vec(
+    len: usize,
+    write: impl FnOnce(&mut [MaybeUninit<f32>]),
+) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    write(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: every element was initialised (the caller's promise).
+    unsafe { v.set_len(len) };
+    v
+}
+
 /// Dot product with eight independent partial sums, so the compiler can vectorise it (a
 /// single running sum forces strict left-to-right order, which cannot use SIMD lanes).
 #[inline(always)]

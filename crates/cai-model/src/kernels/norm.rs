@@ -1,16 +1,25 @@
 //! Layer normalisation over the last dimension.
 
 use multiversion::multiversion;
+use std::mem::MaybeUninit;
 
-/// `out[r] = (x[r] - mean) / sqrt(var + eps) * gamma + beta` for every row of width `d`.
+/// `(x[r] - mean) / sqrt(var + eps) * gamma + beta` for every row `r` of width `d`.
 ///
 /// Two passes over a row in f32 with an f32 accumulator, as PyTorch's CPU kernel does, so
 /// results agree to rounding.
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn layer_norm(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], eps: f32, out: &mut [f32]) {
+pub fn layer_norm(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], eps: f32) -> Vec<f32> {
     assert_eq!(gamma.len(), d);
     assert_eq!(beta.len(), d);
-    assert_eq!(x.len(), out.len());
+    assert!(
+        d > 0 && x.len().is_multiple_of(d),
+        "layer norm: rows of {d}"
+    );
+    // SAFETY: `rows` writes every row of width d, and x.len() is a whole number of rows.
+    unsafe { super::written_vec(x.len(), |out| rows(x, d, gamma, beta, eps, out)) }
+}
+
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
+fn rows(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], eps: f32, out: &mut [MaybeUninit<f32>]) {
     for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
         let mean = super::sum(row) / d as f32;
         let mut centred = [0.0f32; 8];
@@ -28,7 +37,7 @@ pub fn layer_norm(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], eps: f32, ou
         let var = (centred.iter().sum::<f32>() + tail) / d as f32;
         let inv = 1.0 / (var + eps).sqrt();
         for (((o, v), g), b) in o.iter_mut().zip(row).zip(gamma).zip(beta) {
-            *o = (v - mean) * inv * g + b;
+            o.write((v - mean) * inv * g + b);
         }
     }
 }
@@ -40,15 +49,13 @@ mod tests {
     #[test]
     fn normalises_rows() {
         let x = [1.0, 2.0, 3.0, 4.0, -1.0, -1.0, 5.0, 9.0];
-        let mut out = [0.0; 8];
-        layer_norm(&x, 4, &[1.0; 4], &[0.0; 4], 1e-6, &mut out);
+        let out = layer_norm(&x, 4, &[1.0; 4], &[0.0; 4], 1e-6);
         for row in out.chunks(4) {
             let mean: f32 = row.iter().sum::<f32>() / 4.0;
             let var: f32 = row.iter().map(|v| v * v).sum::<f32>() / 4.0;
             assert!(mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-4);
         }
-        let mut shifted = [0.0; 8];
-        layer_norm(&x, 4, &[2.0; 4], &[0.5; 4], 1e-6, &mut shifted);
+        let shifted = layer_norm(&x, 4, &[2.0; 4], &[0.5; 4], 1e-6);
         for (s, o) in shifted.iter().zip(out) {
             assert!((s - (2.0 * o + 0.5)).abs() < 1e-5);
         }

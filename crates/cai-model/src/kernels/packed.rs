@@ -104,38 +104,27 @@ impl PackedLinear {
             accumulate,
         };
         let (k, m) = (self.k(), self.m());
-        self.run(
-            x,
-            n,
-            k,
-            Out {
-                data: dst,
-                ld: m,
-                col: 0,
-            },
-            e,
-        );
+        self.run(x, n, k, Out::new(dst, m, 0), e);
     }
 
     /// Like [`Self::forward`] into a new vector.
     pub fn forward_new(&self, x: &[f32], n: usize, act: Activation) -> Vec<f32> {
-        let mut out = vec![0.0f32; n * self.m()];
-        self.forward(x, n, &mut out, false, act);
+        let (k, m) = (self.k(), self.m());
+        assert_eq!(x.len(), n * k, "linear: input is not {n}x{k}");
+        let mut out = Vec::with_capacity(n * m);
+        let block = Out::uninit(&mut out.spare_capacity_mut()[..n * m], m, 0);
+        self.run(x, n, k, block, Epilogue::store(act));
+        // SAFETY: a storing product writes every element of its n x m block, which is the
+        // whole of `out` here.
+        unsafe { out.set_len(n * m) };
         out
     }
 
-    /// Writes `x · W + b` into columns `col..col + m` of a row-major `dst` with `ld` columns
-    /// (no activation): lets concatenated branch outputs land in place, with no copy.
-    pub fn forward_strided(&self, x: &[f32], n: usize, dst: &mut [f32], ld: usize, col: usize) {
-        assert_eq!(
-            x.len(),
-            n * self.k(),
-            "linear: input is not {n}x{}",
-            self.k()
-        );
-        assert_eq!(dst.len(), n * ld, "linear: output is not {n}x{ld}");
-        let e = Epilogue::store(Activation::Identity);
+    /// Writes `act(x · W + b)` into the block `out`: lets concatenated branch outputs land
+    /// in place, with no copy.
+    pub fn forward_strided(&self, x: &[f32], n: usize, out: Out, act: Activation) {
         let k = self.k();
-        self.run(x, n, k, Out { data: dst, ld, col }, e);
+        assert_eq!(x.len(), n * k, "linear: input is not {n}x{k}");
+        self.run(x, n, k, out, Epilogue::store(act));
     }
 }

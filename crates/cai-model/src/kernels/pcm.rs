@@ -5,7 +5,7 @@
 //! reads only 4 (then 16) inputs, so a dense GEMM would do ~48x the needed work. This kernel
 //! walks the groups directly, with the batch norm already folded into the first conv.
 
-use super::activation::exp;
+use super::activation::{self, Activation};
 use multiversion::multiversion;
 
 /// Shapes of a grouped pointwise layer: `channels_in -> channels_out` in `groups` groups.
@@ -88,11 +88,7 @@ pub fn pcm_add(
             }
         }
         grouped_lanes(&x, w1, b1, first, &mut hidden);
-        for h in hidden.iter_mut() {
-            for v in h.iter_mut() {
-                *v /= 1.0 + exp(-*v);
-            }
-        }
+        activation::apply(Activation::Silu, hidden.as_flattened_mut());
         grouped_lanes(&hidden, w2, b2, second, &mut y);
         for (l, row) in dst[r0 * d..(r0 + count) * d]
             .chunks_exact_mut(d)

@@ -3,6 +3,7 @@
 use super::slice;
 use crate::kernels::activation::{self, Activation};
 use crate::kernels::conv as k;
+use crate::kernels::gemm::Out;
 use crate::kernels::packed::PackedLinear;
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
@@ -18,8 +19,7 @@ impl CustomOp1 for ToNhwc {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, c, h, w) = dims4(l)?;
-        let mut out = vec![0.0f32; b * c * h * w];
-        k::nchw_to_nhwc(slice(s, l, "image")?, b, c, h, w, &mut out);
+        let out = k::nchw_to_nhwc(slice(s, l, "image")?, b, c, h, w);
         Ok((CpuStorage::F32(out), Shape::from((b, h, w, c))))
     }
 }
@@ -37,8 +37,7 @@ impl CustomOp1 for AvgPool2 {
     }
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (b, h, w, c) = dims4(l)?;
-        let mut out = vec![0.0f32; b * (h / 2) * (w / 2) * c];
-        k::avg_pool2(slice(s, l, "feature map")?, b, h, w, c, &mut out);
+        let out = k::avg_pool2(slice(s, l, "feature map")?, b, h, w, c);
         Ok((CpuStorage::F32(out), Shape::from((b, h / 2, w / 2, c))))
     }
 }
@@ -89,22 +88,26 @@ impl CustomOp1 for Inception<'_> {
         let fused = w.pointwise.forward_new(x, px, Activation::Relu);
         let fw = w.pointwise.m();
         let out_c = w.out_channels();
-        // Every branch writes its columns of the output in place: no concatenation copy.
-        let mut out = vec![0.0f32; px * out_c];
-        for (o, f) in out.chunks_exact_mut(out_c).zip(fused.chunks_exact(fw)) {
-            o[..w.b1].copy_from_slice(&f[..w.b1]);
+        // Every branch writes its columns of the output in place: no concatenation copy, and
+        // no zero fill first.
+        let mut out = Vec::with_capacity(px * out_c);
+        let dst = &mut out.spare_capacity_mut()[..px * out_c];
+        for (o, f) in dst.chunks_exact_mut(out_c).zip(fused.chunks_exact(fw)) {
+            o[..w.b1].iter_mut().zip(&f[..w.b1]).for_each(|(o, v)| {
+                o.write(*v);
+            });
         }
         let mut col = w.b1;
         let mut reduce = w.b1;
         let mut conv = |lin: &PackedLinear, kernel: usize, col: usize, reduce: usize| {
             let cr = lin.k() / (kernel * kernel);
-            let src: Vec<f32> = fused
-                .chunks_exact(fw)
-                .flat_map(|px| px[reduce..reduce + cr].iter().copied())
-                .collect();
-            let mut cols = vec![0.0f32; px * kernel * kernel * cr];
-            k::im2col_same(&src, b, h, wd, cr, kernel, &mut cols);
-            lin.forward_strided(&cols, px, &mut out, out_c, col);
+            let cols = k::im2col_same(&fused, fw, reduce, b, h, wd, cr, kernel);
+            lin.forward_strided(
+                &cols,
+                px,
+                Out::uninit(dst, out_c, col),
+                Activation::Identity,
+            );
             cr
         };
         reduce += conv(&w.branch2, 3, col, reduce);
@@ -113,9 +116,14 @@ impl CustomOp1 for Inception<'_> {
             conv(b3, 5, col, reduce);
             col += b3.m();
         }
-        let mut pooled = vec![0.0f32; x.len()];
-        k::max_pool3_same(x, b, h, wd, c, &mut pooled);
-        w.branch4.forward_strided(&pooled, px, &mut out, out_c, col);
+        let pooled = k::max_pool3_same(x, b, h, wd, c);
+        let branch4 = Out::uninit(dst, out_c, col);
+        w.branch4
+            .forward_strided(&pooled, px, branch4, Activation::Identity);
+        debug_assert_eq!(col + w.branch4.m(), out_c);
+        // SAFETY: branch 1 (copied above) and the products of branches 2, 3 and 4 wrote
+        // their columns of every pixel, and their widths add up to `out_c`.
+        unsafe { out.set_len(px * out_c) };
         activation::apply(Activation::Relu, &mut out);
         Ok((CpuStorage::F32(out), Shape::from((b, h, wd, out_c))))
     }

@@ -30,8 +30,7 @@ impl CustomOp3 for LayerNorm {
         if xl.dims().last() != Some(&d) || b.len() != d {
             bail!("layer norm: input {:?} vs weight [{d}]", xl.dims());
         }
-        let mut out = vec![0.0f32; x.len()];
-        norm::layer_norm(x, d, g, b, self.0, &mut out);
+        let out = norm::layer_norm(x, d, g, b, self.0);
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 }
@@ -62,16 +61,7 @@ impl CustomOp1 for Attention {
                 self.heads
             );
         }
-        let mut out = vec![0.0f32; b * t * d];
-        att::attention(
-            slice(s, l, "qkv")?,
-            b,
-            t,
-            d,
-            self.heads,
-            self.scale,
-            &mut out,
-        );
+        let out = att::attention(slice(s, l, "qkv")?, b, t, d, self.heads, self.scale);
         Ok((CpuStorage::F32(out), Shape::from((b, t, d))))
     }
 }

@@ -48,14 +48,7 @@ fn run(n: usize, m: usize, accumulate: bool, f: impl FnOnce(Out, Epilogue)) -> V
         act: Activation::Identity,
         accumulate,
     };
-    f(
-        Out {
-            data: &mut out,
-            ld: m,
-            col: 0,
-        },
-        e,
-    );
+    f(Out::new(&mut out, m, 0), e);
     out
 }
 

@@ -7,6 +7,9 @@
 use crate::isa::{self, Isa};
 use multiversion::multiversion;
 
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
 /// Which activation a fused linear applies to its output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activation {
@@ -37,16 +40,16 @@ fn relu(xs: &mut [f32]) {
     }
 }
 
-/// GELU at the thread's ISA level: the FMA forms on AVX2 and AVX-512, the portable loop
-/// otherwise (so the scalar level stays the unfused reference).
+/// GELU at the thread's ISA level: the intrinsic forms on AVX2 and AVX-512, the portable
+/// loop otherwise (so the scalar level stays the reference).
 fn gelu(xs: &mut [f32]) {
     match isa::current() {
         // SAFETY: the level is only ever set to one this CPU supports (`Isa::supported`).
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { gelu_avx512(xs) },
+        Isa::Avx512 => unsafe { x86::gelu_avx512(xs) },
         // SAFETY: as above; AVX2 implies FMA at this level.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { gelu_avx2(xs) },
+        Isa::Avx2 => unsafe { x86::gelu_avx2(xs) },
         _ => gelu_portable(xs),
     }
 }
@@ -58,83 +61,21 @@ fn gelu_portable(xs: &mut [f32]) {
     }
 }
 
-/// # Safety
-/// AVX-512F and FMA must be available.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512vl,avx512dq,fma")]
-unsafe fn gelu_avx512(xs: &mut [f32]) {
-    gelu_fma(xs);
-}
-
-/// # Safety
-/// AVX2 and FMA must be available.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gelu_avx2(xs: &mut [f32]) {
-    gelu_fma(xs);
-}
-
-/// GELU with fused multiply-adds, 32 values per step: two independent vector chains at
-/// AVX-512 (four at AVX2) hide the latency of the long polynomial, which a one-vector loop
-/// waits on (measured 7.6% of the forward pass that way).
-#[inline(always)]
-fn gelu_fma(xs: &mut [f32]) {
-    let mut chunks = xs.chunks_exact_mut(32);
-    for c in &mut chunks {
-        for x in c {
-            *x = gelu1_fma(*x);
-        }
+/// SiLU at the thread's ISA level, as [`gelu`].
+fn silu(xs: &mut [f32]) {
+    match isa::current() {
+        // SAFETY: the level is only ever set to one this CPU supports (`Isa::supported`).
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::silu_avx512(xs) },
+        // SAFETY: as above; AVX2 implies FMA at this level.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::silu_avx2(xs) },
+        _ => silu_portable(xs),
     }
-    for x in chunks.into_remainder() {
-        *x = gelu1_fma(*x);
-    }
-}
-
-/// One GELU value: [`erf`] and [`exp`] as above with each multiply-add fused.
-#[allow(clippy::excessive_precision)] // the same coefficients as `erf`
-#[inline(always)]
-fn gelu1_fma(x: f32) -> f32 {
-    let xs = x * std::f32::consts::FRAC_1_SQRT_2;
-    let z = xs.abs();
-    let t = 1.0 / 0.5f32.mul_add(z, 1.0);
-    let mut p = 0.170_872_77f32;
-    for c in [
-        -0.822_152_23,
-        1.488_515_87,
-        -1.135_203_98,
-        0.278_868_07,
-        -0.186_288_06,
-        0.096_784_18,
-        0.374_091_96,
-        1.000_023_7,
-    ] {
-        p = p.mul_add(t, c);
-    }
-    let poly = (-z).mul_add(z, p.mul_add(t, -1.265_512_2));
-    let erfc = t * exp_fma(poly);
-    let r = 1.0 - erfc;
-    let erf = if xs < 0.0 { -r } else { r };
-    0.5 * x * (1.0 + erf)
-}
-
-/// [`exp`] with fused multiply-adds (only inlined into functions compiled with FMA, where
-/// `mul_add` is one instruction rather than a libm call).
-#[inline(always)]
-fn exp_fma(x: f32) -> f32 {
-    let x = x.clamp(-87.3, 88.7);
-    let k = x.mul_add(std::f32::consts::LOG2_E, 0.5).floor();
-    let r = (-k).mul_add(1.428_606_8e-6, (-k).mul_add(0.693_145_75, x));
-    let mut p = 0.001_388_9f32;
-    for c in [0.008_333_4, 0.041_666_5, 0.166_666_67, 0.5, 1.0, 1.0] {
-        p = p.mul_add(r, c);
-    }
-    // SAFETY: k + 127 is finite and in 0..=255 after the clamp (see `exp`).
-    let biased: i32 = unsafe { (k + 127.0).to_int_unchecked() };
-    p * f32::from_bits((biased as u32) << 23)
 }
 
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
-fn silu(xs: &mut [f32]) {
+fn silu_portable(xs: &mut [f32]) {
     for x in xs {
         *x /= 1.0 + exp(-*x);
     }
@@ -225,6 +166,23 @@ mod tests {
                 assert!(
                     (g - w).abs() <= 2e-7 * (1.0 + x.abs()),
                     "{level}: gelu({x}) {g} vs {w}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn silu_agrees_on_every_level() {
+        let xs: Vec<f32> = (-4000..4000).map(|i| i as f32 * 0.03 + 0.0007).collect();
+        let mut want = xs.clone();
+        silu_portable(&mut want);
+        for level in Isa::available() {
+            let mut got = xs.clone();
+            isa::with_isa(level, || apply(Activation::Silu, &mut got));
+            for ((g, w), x) in got.iter().zip(&want).zip(&xs) {
+                assert!(
+                    (g - w).abs() <= 4e-7 * (1.0 + x.abs()),
+                    "{level}: silu({x}) {g} vs {w}"
                 );
             }
         }
