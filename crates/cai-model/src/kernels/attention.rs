@@ -72,7 +72,9 @@ fn weighted_sum(scores: &[f32], inv: f32, v: &[f32], v_row: usize, o: &mut [Mayb
         for (j, sc) in scores.iter().enumerate() {
             let p = sc * inv;
             let vj = &v[j * v_row + c0..j * v_row + c0 + W];
-            acc.iter_mut().zip(vj).for_each(|(a, v)| *a += p * v);
+            acc.iter_mut()
+                .zip(vj)
+                .for_each(|(a, v)| *a = p.mul_add(*v, *a));
         }
         ob.iter_mut().zip(acc).for_each(|(o, a)| {
             o.write(a);
@@ -84,7 +86,9 @@ fn weighted_sum(scores: &[f32], inv: f32, v: &[f32], v_row: usize, o: &mut [Mayb
     for (j, sc) in scores.iter().enumerate() {
         let p = sc * inv;
         let vj = &v[j * v_row + c0..j * v_row + c0 + rest.len()];
-        acc.iter_mut().zip(vj).for_each(|(o, v)| *o += p * v);
+        acc.iter_mut()
+            .zip(vj)
+            .for_each(|(o, v)| *o = p.mul_add(*v, *o));
     }
     rest.iter_mut().zip(acc).for_each(|(o, a)| {
         o.write(a);

@@ -30,22 +30,22 @@ pub(crate) unsafe fn written_vec(
     v
 }
 
-/// Dot product with eight independent partial sums, so the compiler can vectorise it (a
-/// single running sum forces strict left-to-right order, which cannot use SIMD lanes).
+/// Dot product with sixteen independent partial sums (a single running sum forces strict
+/// left-to-right order, which cannot use SIMD lanes) and fused multiply-adds: for kernels
+/// compiled with FMA, where `mul_add` is one instruction rather than a library call.
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0.0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac
+    let mut acc = [0.0f32; 16];
+    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail = ac
         .remainder()
         .iter()
         .zip(bc.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
+        .fold(0.0f32, |s, (x, y)| x.mul_add(*y, s));
     for (x, y) in ac.zip(bc) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
+        for i in 0..16 {
+            acc[i] = x[i].mul_add(y[i], acc[i]);
         }
     }
     acc.iter().sum::<f32>() + tail
