@@ -32,18 +32,32 @@ fn heads_into(
 ) {
     let hd = d / heads;
     let mut scores = vec![0.0f32; t];
+    // Keys in blocks of LANES, transposed so one vector holds one channel of LANES keys: a
+    // query's scores against a block are then plain multiply-adds, with no horizontal sum
+    // per key (those sums were most of the attention's time).
+    let blocks = t / LANES;
+    let mut kt = vec![[0.0f32; LANES]; blocks * hd];
     for s in 0..b {
         let base = &qkv[s * t * 3 * d..(s + 1) * t * 3 * d];
         let out_s = &mut out[s * t * d..(s + 1) * t * d];
+        let key = |j: usize, h: usize| &base[j * 3 * d + d + h * hd..j * 3 * d + d + (h + 1) * hd];
         for h in 0..heads {
+            for (jb, block) in kt.chunks_exact_mut(hd).enumerate() {
+                for l in 0..LANES {
+                    for (lanes, k) in block.iter_mut().zip(key(jb * LANES + l, h)) {
+                        lanes[l] = *k;
+                    }
+                }
+            }
             for i in 0..t {
                 let q = &base[i * 3 * d + h * hd..i * 3 * d + (h + 1) * hd];
-                let mut max = f32::NEG_INFINITY;
-                for (j, sc) in scores.iter_mut().enumerate() {
-                    let k = &base[j * 3 * d + d + h * hd..j * 3 * d + d + (h + 1) * hd];
-                    *sc = super::dot(q, k) * scale;
-                    max = max.max(*sc);
+                for (block, sc) in kt.chunks_exact(hd).zip(scores.chunks_exact_mut(LANES)) {
+                    block_scores(q, block, scale, sc);
                 }
+                for (j, sc) in scores.iter_mut().enumerate().skip(blocks * LANES) {
+                    *sc = super::dot(q, key(j, h)) * scale;
+                }
+                let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
                 // The exponentials in their own loop so it vectorises; the sum stays in token
                 // order (as before), so the result is unchanged.
                 for sc in scores.iter_mut() {
@@ -56,6 +70,33 @@ fn heads_into(
                 weighted_sum(&scores, inv, &base[v_at..], 3 * d, o);
             }
         }
+    }
+}
+
+/// Keys per transposed block: one AVX-512 vector, two AVX2 ones.
+const LANES: usize = 16;
+
+/// `sc[l] = scale · q · k_l` for the `LANES` keys of one transposed block, as four
+/// independent chains of multiply-adds over the channels.
+#[inline(always)]
+fn block_scores(q: &[f32], block: &[[f32; LANES]], scale: f32, sc: &mut [f32]) {
+    let mut acc = [[0.0f32; LANES]; 4];
+    let mut qc = q.chunks_exact(4);
+    let mut kc = block.chunks_exact(4);
+    for (q4, k4) in (&mut qc).zip(&mut kc) {
+        for u in 0..4 {
+            for l in 0..LANES {
+                acc[u][l] = q4[u].mul_add(k4[u][l], acc[u][l]);
+            }
+        }
+    }
+    for (qv, kv) in qc.remainder().iter().zip(kc.remainder()) {
+        for l in 0..LANES {
+            acc[0][l] = qv.mul_add(kv[l], acc[0][l]);
+        }
+    }
+    for (l, s) in sc.iter_mut().enumerate() {
+        *s = ((acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l])) * scale;
     }
 }
 

@@ -7,6 +7,7 @@
 
 use super::activation::{self, Activation};
 use multiversion::multiversion;
+use std::mem::MaybeUninit;
 
 /// Shapes of a grouped pointwise layer: `channels_in -> channels_out` in `groups` groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +54,8 @@ fn grouped_lanes(x: &[[f32; LANES]], w: &[f32], bias: &[f32], g: Grouped, y: &mu
     }
 }
 
-/// Adds `pcm(src row)` to `dst row` for each of the `rows` tokens (`d` channels each).
+/// Writes `src row + pcm(src row)` to `dst row` for each of the `rows` tokens (`d` channels
+/// each): the block's residual stream starts from it, so it needs no copy of its input first.
 ///
 /// `w1`/`b1`: first conv with batch norm folded; `w2`/`b2`: second conv; both weights in
 /// PyTorch's `[cout][cin/groups]` layout. Tokens are transposed into lanes (16 at a time),
@@ -61,9 +63,9 @@ fn grouped_lanes(x: &[[f32; LANES]], w: &[f32], bias: &[f32], g: Grouped, y: &mu
 /// `dst`: no horizontal sums and no 4-wide vectors, whatever the group widths.
 #[allow(clippy::too_many_arguments)]
 #[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn pcm_add(
+pub fn pcm_residual(
     src: &[f32],
-    dst: &mut [f32],
+    dst: &mut [MaybeUninit<f32>],
     rows: usize,
     first: Grouped,
     w1: &[f32],
@@ -94,12 +96,11 @@ pub fn pcm_add(
         grouped_lanes(&x, w1, b1, first, &mut hidden);
         activation::apply(Activation::Silu, hidden.as_flattened_mut());
         grouped_lanes(&hidden, w2, b2, second, &mut y);
-        for (l, row) in dst[r0 * d..(r0 + count) * d]
-            .chunks_exact_mut(d)
-            .enumerate()
-        {
-            for (o, yc) in row.iter_mut().zip(&y) {
-                *o += yc[l];
+        let dst_rows = dst[r0 * d..(r0 + count) * d].chunks_exact_mut(d);
+        let src_rows = src[r0 * d..(r0 + count) * d].chunks_exact(d);
+        for (l, (row, x)) in dst_rows.zip(src_rows).enumerate() {
+            for ((o, yc), x) in row.iter_mut().zip(&y).zip(x) {
+                o.write(x + yc[l]);
             }
         }
     }
@@ -130,8 +131,20 @@ mod tests {
             .collect();
         let b2: Vec<f32> = (0..8).map(|i| -(i as f32) * 0.02).collect();
         let src: Vec<f32> = (0..3 * 8).map(|i| (i as f32 * 0.13).sin()).collect();
-        let mut dst = vec![1.0; 3 * 8];
-        pcm_add(&src, &mut dst, 3, first, &w1, &b1, second, &w2, &b2);
+        let mut dst = Vec::with_capacity(3 * 8);
+        pcm_residual(
+            &src,
+            dst.spare_capacity_mut(),
+            3,
+            first,
+            &w1,
+            &b1,
+            second,
+            &w2,
+            &b2,
+        );
+        // SAFETY: pcm_residual writes all 3 rows of 8.
+        unsafe { dst.set_len(3 * 8) };
         for r in 0..3 {
             let x = &src[r * 8..(r + 1) * 8];
             let h: Vec<f64> = (0..16)
@@ -146,7 +159,7 @@ mod tests {
                 .collect();
             for o in 0..8 {
                 let g = o / 4;
-                let want = 1.0
+                let want = x[o] as f64
                     + b2[o] as f64
                     + (0..8)
                         .map(|c| w2[o * 8 + c] as f64 * h[g * 8 + c])

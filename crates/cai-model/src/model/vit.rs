@@ -126,9 +126,9 @@ impl Pcm {
         })
     }
 
-    /// `out[:, 1:] += PCM(x[:, 1:])`.
-    pub fn accumulate(&self, out: &Tensor, x: &Tensor) -> Result<()> {
-        ops::pcm_add(out, x, &self.packed, self.shape)
+    /// `x` with `PCM(x[:, 1:])` added to its patch tokens.
+    pub fn residual(&self, x: &Tensor) -> Result<Tensor> {
+        ops::pcm_residual(x, &self.packed, self.shape)
     }
 }
 
@@ -200,13 +200,15 @@ impl Block {
         self.mlp.visit(f);
     }
 
-    /// `x = x + attn(norm1(x)); x[:,1:] += PCM(input[:,1:]); x = x + mlp(norm2(x))`.
+    /// `x = input + attn(norm1(input)); x[:,1:] += PCM(input[:,1:]); x = x + mlp(norm2(x))`
+    /// (the PCM term is added first: it builds the new residual stream from the input, so
+    /// the input needs no copy).
     pub fn forward(&self, input: &Tensor) -> Result<Tensor> {
-        let x = input.copy()?;
+        let x = match &self.pcm {
+            Some(pcm) => pcm.residual(input)?,
+            None => input.copy()?,
+        };
         self.attn.accumulate(&x, &self.norm1.forward(input)?)?;
-        if let Some(pcm) = &self.pcm {
-            pcm.accumulate(&x, input)?;
-        }
         self.mlp.accumulate(&x, &self.norm2.forward(&x)?)?;
         Ok(x)
     }

@@ -11,7 +11,7 @@ mod token;
 
 pub use conv::{avg_pool2, inception, nchw_to_nhwc, InceptionWeights};
 pub use linear::{linear, linear_accumulate};
-pub use token::{attention, layer_norm, pcm_add, PcmShape};
+pub use token::{attention, layer_norm, pcm_residual, PcmShape};
 
 use candle_core::{bail, CpuStorage, Layout, Result};
 

@@ -1,9 +1,9 @@
 //! Token-wise transformer ops: layer norm, attention and the ViTAE PCM branch.
 
-use super::{slice, slice_mut};
+use super::slice;
 use crate::kernels::{attention as att, norm, pcm};
 use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp3, InplaceOp3, Layout, Result, Shape, Tensor,
+    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
 
 struct LayerNorm(f32);
@@ -87,24 +87,22 @@ impl PcmShape {
     }
 }
 
-struct PcmAdd(PcmShape);
+struct PcmResidual(PcmShape);
 
-impl InplaceOp3 for PcmAdd {
+impl CustomOp2 for PcmResidual {
     fn name(&self) -> &'static str {
-        "cai-pcm-add"
+        "cai-pcm-residual"
     }
     fn cpu_fwd(
         &self,
-        dst: &mut CpuStorage,
-        dl: &Layout,
         xs: &CpuStorage,
         xl: &Layout,
         ps: &CpuStorage,
         pl: &Layout,
-    ) -> Result<()> {
+    ) -> Result<(CpuStorage, Shape)> {
         let (b, t, d) = xl.shape().dims3()?;
-        if dl.dims() != xl.dims() || t < 1 {
-            bail!("pcm: output {:?} vs input {:?}", dl.dims(), xl.dims());
+        if t < 1 {
+            bail!("pcm: input {:?} has no tokens", xl.dims());
         }
         let p = slice(ps, pl, "pcm weights")?;
         let s = self.0;
@@ -115,27 +113,24 @@ impl InplaceOp3 for PcmAdd {
         let (b1, rest) = rest.split_at(s.first.cout);
         let (w2, b2) = rest.split_at(s.second.weight_len());
         let x = slice(xs, xl, "pcm input")?;
-        let y = slice_mut(dst, dl, "pcm output")?;
-        // The class token (row 0 of each sample) does not go through the PCM.
-        for i in 0..b {
-            let rows = (i * t + 1) * d..(i + 1) * t * d;
-            pcm::pcm_add(
-                &x[rows.clone()],
-                &mut y[rows],
-                t - 1,
-                s.first,
-                w1,
-                b1,
-                s.second,
-                w2,
-                b2,
-            );
+        let mut out = Vec::with_capacity(b * t * d);
+        let samples = out.spare_capacity_mut()[..b * t * d].chunks_exact_mut(t * d);
+        for (y, x) in samples.zip(x.chunks_exact(t * d)) {
+            // The class token (row 0 of each sample) does not go through the PCM.
+            let (cls, patches) = y.split_at_mut(d);
+            cls.iter_mut().zip(x).for_each(|(o, v)| {
+                o.write(*v);
+            });
+            pcm::pcm_residual(&x[d..], patches, t - 1, s.first, w1, b1, s.second, w2, b2);
         }
-        Ok(())
+        // SAFETY: every sample's class row was copied and its t - 1 patch rows written.
+        unsafe { out.set_len(b * t * d) };
+        Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 }
 
-/// `out[:, 1:] += PCM(x[:, 1:])` in place, with PCM weights packed as `[w1, b1, w2, b2]`.
-pub fn pcm_add(out: &Tensor, x: &Tensor, packed: &Tensor, shape: PcmShape) -> Result<()> {
-    out.inplace_op3(x, packed, &PcmAdd(shape))
+/// `x` with `PCM(x[:, 1:])` added to its patch tokens, as a new tensor (the start of a
+/// ViTAE block's residual stream), with PCM weights packed as `[w1, b1, w2, b2]`.
+pub fn pcm_residual(x: &Tensor, packed: &Tensor, shape: PcmShape) -> Result<Tensor> {
+    x.apply_op2_no_bwd(packed, &PcmResidual(shape))
 }
