@@ -4,6 +4,7 @@
 //! im2col followed by the same product, so every convolution reuses the fused
 //! [`super::gemm`] product.
 
+use multiversion::multiversion;
 use std::mem::MaybeUninit;
 
 /// Transposes `[b, c, h, w]` into `[b, h, w, c]`.
@@ -40,34 +41,61 @@ pub fn im2col_same(
     k: usize,
 ) -> Vec<f32> {
     assert!(offset + c <= stride && x.len() >= b * h * w * stride);
-    let pad = (k / 2) as isize;
-    let row = k * k * c;
+    let src = Strided { x, stride, offset };
     // SAFETY: every pixel's row is written in full: each of its k*k cells is a copy or zeros.
     unsafe {
-        super::written_vec(b * h * w * row, |out| {
-            let mut rows = out.chunks_exact_mut(row);
-            for s in 0..b {
-                for y in 0..h {
-                    for xp in 0..w {
-                        let o = rows.next().expect("b*h*w rows");
-                        for ky in 0..k {
-                            let iy = y as isize + ky as isize - pad;
-                            for kx in 0..k {
-                                let ix = xp as isize + kx as isize - pad;
-                                let dst = &mut o[(ky * k + kx) * c..(ky * k + kx + 1) * c];
-                                if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
-                                    dst.fill(MaybeUninit::new(0.0));
-                                } else {
-                                    let at =
-                                        ((s * h + iy as usize) * w + ix as usize) * stride + offset;
-                                    dst.copy_from_slice(as_uninit(&x[at..at + c]));
-                                }
-                            }
+        super::written_vec(b * h * w * k * k * c, |out| match c {
+            // The Inception branch's reductions: cells of a size known at compile time are a
+            // few vector moves rather than a `memcpy` call each.
+            4 => gather::<4>(src, b, h, w, c, k, out),
+            8 => gather::<8>(src, b, h, w, c, k, out),
+            16 => gather::<16>(src, b, h, w, c, k, out),
+            _ => gather::<0>(src, b, h, w, c, k, out),
+        })
+    }
+}
+
+/// Where a map's pixels sit: pixel `p`'s channels start at `x[p * stride + offset]`.
+#[derive(Clone, Copy)]
+struct Strided<'a> {
+    x: &'a [f32],
+    stride: usize,
+    offset: usize,
+}
+
+/// [`im2col_same`]'s loop, for cells of `C` channels (`C = 0`: `c`, known only at run time).
+#[inline(always)]
+fn gather<const C: usize>(
+    src: Strided,
+    b: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    k: usize,
+    out: &mut [MaybeUninit<f32>],
+) {
+    let c = if C > 0 { C } else { c };
+    let pad = (k / 2) as isize;
+    let mut cells = out.chunks_exact_mut(c);
+    for s in 0..b {
+        for y in 0..h {
+            for xp in 0..w {
+                for ky in 0..k {
+                    let iy = y as isize + ky as isize - pad;
+                    for kx in 0..k {
+                        let ix = xp as isize + kx as isize - pad;
+                        let dst = cells.next().expect("b*h*w*k*k cells");
+                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                            dst.fill(MaybeUninit::new(0.0));
+                        } else {
+                            let px = (s * h + iy as usize) * w + ix as usize;
+                            let at = px * src.stride + src.offset;
+                            dst.copy_from_slice(as_uninit(&src.x[at..at + c]));
                         }
                     }
                 }
             }
-        })
+        }
     }
 }
 
@@ -79,42 +107,37 @@ fn as_uninit(x: &[f32]) -> &[MaybeUninit<f32>] {
 }
 
 /// 3x3 max pooling, stride 1, padding 1 (padding never wins, as in PyTorch).
+///
+/// Separable: a maximum over each pixel's row neighbours, then over three rows of those,
+/// with neighbour indices clamped at the borders (a repeated value cannot change a
+/// maximum): four comparisons per value instead of eight.
 pub fn max_pool3_same(x: &[f32], b: usize, h: usize, w: usize, c: usize) -> Vec<f32> {
     assert_eq!(x.len(), b * h * w * c);
-    // Each pixel starts from its top-left neighbour (always inside the image) ...
-    // SAFETY: every pixel's c channels are copied.
-    let mut out = unsafe {
-        super::written_vec(x.len(), |out| {
-            let mut px = out.chunks_exact_mut(c);
-            for s in 0..b {
-                for y in 0..h {
-                    for xp in 0..w {
-                        let at = ((s * h + y.saturating_sub(1)) * w + xp.saturating_sub(1)) * c;
-                        let o = px.next().expect("b*h*w pixels");
-                        o.copy_from_slice(as_uninit(&x[at..at + c]));
-                    }
-                }
-            }
-        })
-    };
-    // ... then takes the maximum with the others.
-    let mut px = out.chunks_exact_mut(c);
-    for s in 0..b {
-        for y in 0..h {
-            for xp in 0..w {
-                let o = px.next().expect("b*h*w pixels");
-                for iy in y.saturating_sub(1)..(y + 2).min(h) {
-                    for ix in xp.saturating_sub(1)..(xp + 2).min(w) {
-                        let at = ((s * h + iy) * w + ix) * c;
-                        o.iter_mut()
-                            .zip(&x[at..at + c])
-                            .for_each(|(o, v)| *o = o.max(*v));
-                    }
-                }
+    if x.is_empty() {
+        return Vec::new();
+    }
+    // SAFETY: `max3` writes every item of every group, and x.len() is a whole number of
+    // groups in both passes.
+    unsafe {
+        let across = super::written_vec(x.len(), |o| max3(x, w, c, o));
+        super::written_vec(x.len(), |o| max3(&across, h, w * c, o))
+    }
+}
+
+/// `o[g][i] = max(x[g][i-1], x[g][i], x[g][i+1])`, indices clamped to `0..n`, for groups of
+/// `n` items of `unit` values each (pixels of a row, or rows of a map).
+#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
+fn max3(x: &[f32], n: usize, unit: usize, o: &mut [MaybeUninit<f32>]) {
+    let group = n * unit;
+    for (xg, og) in x.chunks_exact(group).zip(o.chunks_exact_mut(group)) {
+        for (i, oi) in og.chunks_exact_mut(unit).enumerate() {
+            let item = |j: usize| &xg[j * unit..(j + 1) * unit];
+            let (l, m, r) = (item(i.saturating_sub(1)), item(i), item((i + 1).min(n - 1)));
+            for (((o, l), m), r) in oi.iter_mut().zip(l).zip(m).zip(r) {
+                o.write(l.max(*m).max(*r));
             }
         }
     }
-    out
 }
 
 /// 2x2 average pooling with stride 2 (odd trailing rows/columns dropped, as in PyTorch).
@@ -160,5 +183,49 @@ mod tests {
         // Centre pixel sees the whole image; the corner sees zeros outside.
         assert_eq!(&cols[4 * 9..5 * 9], &x[..]);
         assert_eq!(&cols[0..9], &[0.0, 0.0, 0.0, 0.0, 1.0, 2.0, 0.0, 4.0, 5.0]);
+    }
+
+    #[test]
+    fn max_pool_and_im2col_match_their_definitions() {
+        let (b, h, w) = (2, 5, 6);
+        for c in [3, 4, 8, 16] {
+            let x: Vec<f32> = (0..b * h * w * c)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.1)
+                .collect();
+            let got = max_pool3_same(&x, b, h, w, c);
+            for (px, g) in got.chunks_exact(c).enumerate() {
+                let (s, y, xp) = (px / (h * w), px / w % h, px % w);
+                for (ch, g) in g.iter().enumerate() {
+                    let mut want = f32::NEG_INFINITY;
+                    for iy in y.saturating_sub(1)..(y + 2).min(h) {
+                        for ix in xp.saturating_sub(1)..(xp + 2).min(w) {
+                            want = want.max(x[((s * h + iy) * w + ix) * c + ch]);
+                        }
+                    }
+                    assert_eq!(*g, want, "max pool c={c} pixel {px}");
+                }
+            }
+            // The last c of every 2c + 1 values: a slice of a wider map.
+            let stride = 2 * c + 1;
+            let wide: Vec<f32> = (0..b * h * w * stride).map(|i| i as f32).collect();
+            let k = 3;
+            let cols = im2col_same(&wide, stride, c + 1, b, h, w, c, k);
+            for (px, row) in cols.chunks_exact(k * k * c).enumerate() {
+                let (s, y, xp) = (px / (h * w), px / w % h, px % w);
+                for (cell, v) in row.chunks_exact(c).enumerate() {
+                    let (iy, ix) = ((y + cell / k) as isize - 1, (xp + cell % k) as isize - 1);
+                    for (ch, v) in v.iter().enumerate() {
+                        let inside = iy >= 0 && ix >= 0 && iy < h as isize && ix < w as isize;
+                        let want = if inside {
+                            let p = (s * h + iy as usize) * w + ix as usize;
+                            wide[p * stride + c + 1 + ch]
+                        } else {
+                            0.0
+                        };
+                        assert_eq!(*v, want, "im2col c={c} pixel {px} cell {cell}");
+                    }
+                }
+            }
+        }
     }
 }
