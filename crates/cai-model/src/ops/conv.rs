@@ -101,13 +101,15 @@ impl CustomOp1 for Inception<'_> {
         let mut reduce = w.b1;
         let mut conv = |lin: &PackedLinear, kernel: usize, col: usize, reduce: usize| {
             let cr = lin.k() / (kernel * kernel);
-            let cols = k::im2col_same(&fused, fw, reduce, b, h, wd, cr, kernel);
-            lin.forward_strided(
-                &cols,
-                px,
-                Out::uninit(dst, out_c, col),
-                Activation::Identity,
-            );
+            // One image at a time, so its patch matrix (up to 400 KiB) is still in cache when
+            // the product reads it; the whole batch's would be tens of MiB.
+            let image = h * wd;
+            let maps = fused.chunks_exact(image * fw);
+            for (map, dst) in maps.zip(dst.chunks_exact_mut(image * out_c)) {
+                let cols = k::im2col_same(map, fw, reduce, 1, h, wd, cr, kernel);
+                let block = Out::uninit(dst, out_c, col);
+                lin.forward_strided(&cols, image, block, Activation::Identity);
+            }
             cr
         };
         reduce += conv(&w.branch2, 3, col, reduce);
