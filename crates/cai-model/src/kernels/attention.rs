@@ -5,6 +5,7 @@
 //! scores-softmax-weighted-sum for one (sample, head) while its rows are in L1.
 
 use super::activation::exp;
+use super::transpose::{transpose16, N};
 use multiversion::multiversion;
 use std::mem::MaybeUninit;
 
@@ -43,9 +44,17 @@ fn heads_into(
         let key = |j: usize, h: usize| &base[j * 3 * d + d + h * hd..j * 3 * d + d + (h + 1) * hd];
         for h in 0..heads {
             for (jb, block) in kt.chunks_exact_mut(hd).enumerate() {
-                for l in 0..LANES {
-                    for (lanes, k) in block.iter_mut().zip(key(jb * LANES + l, h)) {
-                        lanes[l] = *k;
+                if hd.is_multiple_of(N) {
+                    let first = (jb * LANES) * 3 * d + d + h * hd;
+                    for (cb, tile) in block.chunks_exact_mut(N).enumerate() {
+                        let tile = tile.try_into().expect("16 channels");
+                        transpose16(&base[first + cb * N..], 3 * d, tile);
+                    }
+                } else {
+                    for l in 0..LANES {
+                        for (lanes, k) in block.iter_mut().zip(key(jb * LANES + l, h)) {
+                            lanes[l] = *k;
+                        }
                     }
                 }
             }
@@ -74,7 +83,7 @@ fn heads_into(
 }
 
 /// Keys per transposed block: one AVX-512 vector, two AVX2 ones.
-const LANES: usize = 16;
+const LANES: usize = N;
 
 /// `sc[l] = scale · q · k_l` for the `LANES` keys of one transposed block, as four
 /// independent chains of multiply-adds over the channels.

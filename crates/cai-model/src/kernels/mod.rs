@@ -11,6 +11,7 @@ pub mod gemm;
 pub mod norm;
 pub mod packed;
 pub mod pcm;
+pub mod transpose;
 
 use std::mem::MaybeUninit;
 

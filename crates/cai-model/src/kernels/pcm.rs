@@ -6,6 +6,7 @@
 //! walks the groups directly, with the batch norm already folded into the first conv.
 
 use super::activation::{self, Activation};
+use super::transpose::{transpose16, N};
 use multiversion::multiversion;
 use std::mem::MaybeUninit;
 
@@ -29,7 +30,7 @@ impl Grouped {
 
 /// Tokens processed together: one vector lane per token (16 = the published 4x4 grid, one
 /// AVX-512 register or two AVX2 ones).
-const LANES: usize = 16;
+const LANES: usize = N;
 
 /// `y[o] = b[o] + Σ_i w[o][i] · x[group(o) · ipg + i]` for a grouped 1x1 conv, on lanes of
 /// tokens: every multiply-add works on 16 tokens at once, with weights in PyTorch's layout.
@@ -88,19 +89,41 @@ pub fn pcm_residual(
     let mut y = vec![[0.0f32; LANES]; d];
     for r0 in (0..rows).step_by(LANES) {
         let count = LANES.min(rows - r0);
-        for (l, row) in src[r0 * d..(r0 + count) * d].chunks_exact(d).enumerate() {
-            for (xc, v) in x.iter_mut().zip(row) {
-                xc[l] = *v;
+        let tiled = count == LANES && d.is_multiple_of(N);
+        if tiled {
+            for (cb, xs) in x.chunks_exact_mut(N).enumerate() {
+                let tile = xs.try_into().expect("16 channels");
+                transpose16(&src[r0 * d + cb * N..], d, tile);
+            }
+        } else {
+            for (l, row) in src[r0 * d..(r0 + count) * d].chunks_exact(d).enumerate() {
+                for (xc, v) in x.iter_mut().zip(row) {
+                    xc[l] = *v;
+                }
             }
         }
         grouped_lanes(&x, w1, b1, first, &mut hidden);
         activation::apply(Activation::Silu, hidden.as_flattened_mut());
         grouped_lanes(&hidden, w2, b2, second, &mut y);
-        let dst_rows = dst[r0 * d..(r0 + count) * d].chunks_exact_mut(d);
-        let src_rows = src[r0 * d..(r0 + count) * d].chunks_exact(d);
-        for (l, (row, x)) in dst_rows.zip(src_rows).enumerate() {
-            for ((o, yc), x) in row.iter_mut().zip(&y).zip(x) {
-                o.write(x + yc[l]);
+        if tiled {
+            let mut tile = [[0.0f32; N]; N];
+            for (cb, ys) in y.chunks_exact(N).enumerate() {
+                transpose16(ys.as_flattened(), N, &mut tile);
+                for (l, t) in tile.iter().enumerate() {
+                    let at = (r0 + l) * d + cb * N;
+                    let (o, x) = (&mut dst[at..at + N], &src[at..at + N]);
+                    for ((o, x), t) in o.iter_mut().zip(x).zip(t) {
+                        o.write(x + t);
+                    }
+                }
+            }
+        } else {
+            let dst_rows = dst[r0 * d..(r0 + count) * d].chunks_exact_mut(d);
+            let src_rows = src[r0 * d..(r0 + count) * d].chunks_exact(d);
+            for (l, (row, x)) in dst_rows.zip(src_rows).enumerate() {
+                for ((o, yc), x) in row.iter_mut().zip(&y).zip(x) {
+                    o.write(x + yc[l]);
+                }
             }
         }
     }
