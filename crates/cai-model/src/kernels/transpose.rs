@@ -1,6 +1,6 @@
 //! 16 x 16 transposes between token-major rows and the tokens-as-lanes layout the PCM and
 //! attention kernels compute in. Element by element, these moves took more of the PCM's
-//! time than its multiply-adds; in registers they are 64 shuffles (AVX-512) per tile.
+//! time than its multiply-adds; in registers they are 64 shuffles per tile at AVX-512, 96 at AVX2.
 
 use crate::isa::{self, Isa};
 
@@ -18,6 +18,9 @@ pub fn transpose16(src: &[f32], stride: usize, out: &mut [[f32; N]; N]) {
         // (asserted) and `out` is 16 x 16.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx512 => unsafe { x86::transpose16_avx512(src.as_ptr(), stride, out) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::transpose16_avx2(src.as_ptr(), stride, out) },
         _ => {
             for (c, col) in out.iter_mut().enumerate() {
                 for (r, v) in col.iter_mut().enumerate() {
@@ -68,6 +71,42 @@ mod x86 {
             _mm512_storeu_ps(out[4 + j].as_mut_ptr(), _mm512_shuffle_f32x4::<0x88>(b, d));
             _mm512_storeu_ps(out[8 + j].as_mut_ptr(), _mm512_shuffle_f32x4::<0xDD>(a, c));
             _mm512_storeu_ps(out[12 + j].as_mut_ptr(), _mm512_shuffle_f32x4::<0xDD>(b, d));
+        }
+    }
+
+    /// # Safety
+    /// AVX2 must be available; `src` as for [`transpose16_avx512`].
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn transpose16_avx2(src: *const f32, stride: usize, out: &mut [[f32; N]; N]) {
+        for rb in [0, 8] {
+            for cb in [0, 8] {
+                let r: [__m256; 8] =
+                    std::array::from_fn(|i| _mm256_loadu_ps(src.add((rb + i) * stride + cb)));
+                let t: [__m256; 8] = std::array::from_fn(|i| {
+                    let (a, b) = (r[i & !1], r[i | 1]);
+                    if i % 2 == 0 {
+                        _mm256_unpacklo_ps(a, b)
+                    } else {
+                        _mm256_unpackhi_ps(a, b)
+                    }
+                });
+                // u[4q + j], lane L: rows 4q..4q+4 of column 4L + j.
+                let u: [__m256; 8] = std::array::from_fn(|i| {
+                    let (q, j) = (i / 4, i % 4);
+                    let (a, b) = (t[4 * q + j / 2], t[4 * q + 2 + j / 2]);
+                    if j % 2 == 0 {
+                        _mm256_shuffle_ps::<0x44>(a, b)
+                    } else {
+                        _mm256_shuffle_ps::<0xEE>(a, b)
+                    }
+                });
+                for j in 0..4 {
+                    let lo = _mm256_permute2f128_ps::<0x20>(u[j], u[4 + j]);
+                    let hi = _mm256_permute2f128_ps::<0x31>(u[j], u[4 + j]);
+                    _mm256_storeu_ps(out[cb + j][rb..].as_mut_ptr(), lo);
+                    _mm256_storeu_ps(out[cb + 4 + j][rb..].as_mut_ptr(), hi);
+                }
+            }
         }
     }
 }
