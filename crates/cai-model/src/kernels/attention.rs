@@ -66,13 +66,12 @@ fn heads_into(
                 for (j, sc) in scores.iter_mut().enumerate().skip(blocks * LANES) {
                     *sc = super::dot(q, key(j, h)) * scale;
                 }
-                let max = scores.iter().fold(f32::NEG_INFINITY, |m, s| m.max(*s));
-                // The exponentials in their own loop so it vectorises; the sum stays in token
-                // order (as before), so the result is unchanged.
+                let max = max_of(&scores);
+                // The exponentials in their own loop so it vectorises.
                 for sc in scores.iter_mut() {
                     *sc = exp(*sc - max);
                 }
-                let sum: f32 = scores.iter().fold(0.0, |a, s| a + s);
+                let sum = super::sum(&scores);
                 let inv = 1.0 / sum;
                 let o = &mut out_s[i * d + h * hd..i * d + (h + 1) * hd];
                 let v_at = 2 * d + h * hd;
@@ -80,6 +79,23 @@ fn heads_into(
             }
         }
     }
+}
+
+/// The largest score, over sixteen lanes (a NaN-aware running `f32::max` is one scalar
+/// compare-and-select per score; the scores here are finite).
+#[inline(always)]
+fn max_of(scores: &[f32]) -> f32 {
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let mut chunks = scores.chunks_exact(LANES);
+    for c in &mut chunks {
+        for l in 0..LANES {
+            m[l] = if c[l] > m[l] { c[l] } else { m[l] };
+        }
+    }
+    let rest = chunks.remainder().iter();
+    m.iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a })
 }
 
 /// Keys per transposed block: one AVX-512 vector, two AVX2 ones.
