@@ -21,7 +21,9 @@ const EXP_POLY: [f32; 7] = [
     1.0,
 ];
 /// A&S 7.1.26: `erf(z) = 1 - t·(a1 + t·(a2 + ...)) · e^{-z²}`, `t = 1 / (1 + P·z)`.
+#[allow(clippy::excessive_precision)] // the published coefficients, kept as printed
 const AS_P: f32 = 0.327_591_1;
+#[allow(clippy::excessive_precision)] // as above
 const AS_A: [f32; 5] = [
     1.061_405_429,
     -1.453_152_027,
