@@ -28,8 +28,7 @@ pub fn apply(act: Activation, xs: &mut [f32]) {
     match act {
         Activation::Identity => {}
         Activation::Relu => relu(xs),
-        Activation::Gelu => gelu(xs),
-        Activation::Silu => silu(xs),
+        Activation::Gelu | Activation::Silu => transcendental(act, xs),
     }
 }
 
@@ -40,17 +39,25 @@ fn relu(xs: &mut [f32]) {
     }
 }
 
-/// GELU at the thread's ISA level: the intrinsic forms on AVX2 and AVX-512, the portable
-/// loop otherwise (so the scalar level stays the reference).
-fn gelu(xs: &mut [f32]) {
+/// GELU or SiLU (`act`) at the thread's ISA level: the intrinsic forms on AVX2 and AVX-512,
+/// the portable loops otherwise (so the scalar level stays the reference).
+fn transcendental(act: Activation, xs: &mut [f32]) {
+    let gelu = act == Activation::Gelu;
     match isa::current() {
         // SAFETY: the level is only ever set to one this CPU supports (`Isa::supported`).
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { x86::gelu_avx512(xs) },
+        Isa::Avx512 if gelu => unsafe { x86::gelu_avx512(xs) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::silu_avx512(xs) },
         // SAFETY: as above; AVX2 implies FMA at this level.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::gelu_avx2(xs) },
-        _ => gelu_portable(xs),
+        Isa::Avx2 if gelu => unsafe { x86::gelu_avx2(xs) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { x86::silu_avx2(xs) },
+        _ if gelu => gelu_portable(xs),
+        _ => silu_portable(xs),
     }
 }
 
@@ -58,19 +65,6 @@ fn gelu(xs: &mut [f32]) {
 fn gelu_portable(xs: &mut [f32]) {
     for x in xs {
         *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
-    }
-}
-
-/// SiLU at the thread's ISA level, as [`gelu`].
-fn silu(xs: &mut [f32]) {
-    match isa::current() {
-        // SAFETY: the level is only ever set to one this CPU supports (`Isa::supported`).
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { x86::silu_avx512(xs) },
-        // SAFETY: as above; AVX2 implies FMA at this level.
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => unsafe { x86::silu_avx2(xs) },
-        _ => silu_portable(xs),
     }
 }
 
