@@ -173,6 +173,39 @@ impl FromStr for Isa {
     }
 }
 
+/// Defines `fn $name(args) -> R` that runs `$body` (an `#[inline(always)]` function with the
+/// same arguments) compiled for the thread's level ([`current`]): AVX-512 or AVX2+FMA code on
+/// x86-64, the portable build otherwise. Unlike CPU-feature dispatch, a forced level
+/// (`CAI_ISA`, `--isa`) is then what every kernel runs, so an AVX-512 machine measures what an
+/// AVX2-only one gets.
+macro_rules! at_isa_level {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? = $body:path;) => {
+        $(#[$m])*
+        $vis fn $name($($a: $t),*) $(-> $r)? {
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+            unsafe fn avx512($($a: $t),*) $(-> $r)? {
+                $body($($a),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn avx2($($a: $t),*) $(-> $r)? {
+                $body($($a),*)
+            }
+            match $crate::isa::current() {
+                // SAFETY: the thread's level is only ever one this CPU supports
+                // (`Isa::supported` checks exactly these features).
+                #[cfg(target_arch = "x86_64")]
+                $crate::isa::Isa::Avx512 => unsafe { avx512($($a),*) },
+                // SAFETY: as above.
+                #[cfg(target_arch = "x86_64")]
+                $crate::isa::Isa::Avx2 => unsafe { avx2($($a),*) },
+                _ => $body($($a),*),
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+#[macro_use]
 pub mod isa;
 pub mod kernels;
 pub mod metrics;

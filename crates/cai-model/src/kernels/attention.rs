@@ -6,7 +6,6 @@
 
 use super::activation::exp;
 use super::transpose::{transpose16, N};
-use multiversion::multiversion;
 use std::mem::MaybeUninit;
 
 /// `qkv` is `[b, t, 3*d]` laid out as PyTorch's fused `qkv` Linear output (q, k, v, each
@@ -21,8 +20,21 @@ pub fn attention(qkv: &[f32], b: usize, t: usize, d: usize, heads: usize, scale:
     unsafe { super::written_vec(b * t * d, |out| heads_into(qkv, b, t, d, heads, scale, out)) }
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
-fn heads_into(
+at_isa_level! {
+    /// At the thread's ISA level (see `at_isa_level!`).
+    fn heads_into(
+        qkv: &[f32],
+        b: usize,
+        t: usize,
+        d: usize,
+        heads: usize,
+        scale: f32,
+        out: &mut [MaybeUninit<f32>],
+    ) = heads_into_body;
+}
+
+#[inline(always)]
+fn heads_into_body(
     qkv: &[f32],
     b: usize,
     t: usize,

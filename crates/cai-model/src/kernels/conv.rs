@@ -4,7 +4,6 @@
 //! im2col followed by the same product, so every convolution reuses the fused
 //! [`super::gemm`] product.
 
-use multiversion::multiversion;
 use std::mem::MaybeUninit;
 
 /// Transposes `[b, c, h, w]` into `[b, h, w, c]`.
@@ -124,10 +123,16 @@ pub fn max_pool3_same(x: &[f32], b: usize, h: usize, w: usize, c: usize) -> Vec<
     }
 }
 
-/// `o[g][i] = max(x[g][i-1], x[g][i], x[g][i+1])`, indices clamped to `0..n`, for groups of
-/// `n` items of `unit` values each (pixels of a row, or rows of a map).
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
-fn max3(x: &[f32], n: usize, unit: usize, o: &mut [MaybeUninit<f32>]) {
+at_isa_level! {
+    /// `o[g][i] = max(x[g][i-1], x[g][i], x[g][i+1])`, indices clamped to `0..n`, for groups of
+    /// `n` items of `unit` values each (pixels of a row, or rows of a map).
+    ///
+    /// At the thread's ISA level (`at_isa_level!`).
+    fn max3(x: &[f32], n: usize, unit: usize, o: &mut [MaybeUninit<f32>]) = max3_body;
+}
+
+#[inline(always)]
+fn max3_body(x: &[f32], n: usize, unit: usize, o: &mut [MaybeUninit<f32>]) {
     let group = n * unit;
     for (xg, og) in x.chunks_exact(group).zip(o.chunks_exact_mut(group)) {
         for (i, oi) in og.chunks_exact_mut(unit).enumerate() {

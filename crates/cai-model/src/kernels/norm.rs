@@ -1,6 +1,5 @@
 //! Layer normalisation over the last dimension.
 
-use multiversion::multiversion;
 use std::mem::MaybeUninit;
 
 /// `(x[r] - mean) / sqrt(var + eps) * gamma + beta` for every row `r` of width `d`.
@@ -18,8 +17,27 @@ pub fn layer_norm(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], eps: f32) ->
     unsafe { super::written_vec(x.len(), |out| rows(x, d, gamma, beta, eps, out)) }
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
-fn rows(x: &[f32], d: usize, gamma: &[f32], beta: &[f32], eps: f32, out: &mut [MaybeUninit<f32>]) {
+at_isa_level! {
+    /// At the thread's ISA level (see `at_isa_level!`).
+    fn rows(
+        x: &[f32],
+        d: usize,
+        gamma: &[f32],
+        beta: &[f32],
+        eps: f32,
+        out: &mut [MaybeUninit<f32>],
+    ) = rows_body;
+}
+
+#[inline(always)]
+fn rows_body(
+    x: &[f32],
+    d: usize,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+    out: &mut [MaybeUninit<f32>],
+) {
     for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
         let mean = super::sum(row) / d as f32;
         let mut centred = [0.0f32; 8];

@@ -7,7 +7,6 @@
 
 use super::activation::{self, Activation};
 use super::transpose::{transpose16, N};
-use multiversion::multiversion;
 use std::mem::MaybeUninit;
 
 /// Shapes of a grouped pointwise layer: `channels_in -> channels_out` in `groups` groups.
@@ -55,16 +54,33 @@ fn grouped_lanes(x: &[[f32; LANES]], w: &[f32], bias: &[f32], g: Grouped, y: &mu
     }
 }
 
-/// Writes `src row + pcm(src row)` to `dst row` for each of the `rows` tokens (`d` channels
-/// each): the block's residual stream starts from it, so it needs no copy of its input first.
-///
-/// `w1`/`b1`: first conv with batch norm folded; `w2`/`b2`: second conv; both weights in
-/// PyTorch's `[cout][cin/groups]` layout. Tokens are transposed into lanes (16 at a time),
-/// both convolutions and the SiLU run lane-wise, and the result is transposed back onto
-/// `dst`: no horizontal sums and no 4-wide vectors, whatever the group widths.
+at_isa_level! {
+    /// Writes `src row + pcm(src row)` to `dst row` for each of the `rows` tokens (`d` channels
+    /// each): the block's residual stream starts from it, so it needs no copy of its input first.
+    ///
+    /// `w1`/`b1`: first conv with batch norm folded; `w2`/`b2`: second conv; both weights in
+    /// PyTorch's `[cout][cin/groups]` layout. Tokens are transposed into lanes (16 at a time),
+    /// both convolutions and the SiLU run lane-wise, and the result is transposed back onto
+    /// `dst`: no horizontal sums and no 4-wide vectors, whatever the group widths.
+    ///
+    /// At the thread's ISA level (`at_isa_level!`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn pcm_residual(
+        src: &[f32],
+        dst: &mut [MaybeUninit<f32>],
+        rows: usize,
+        first: Grouped,
+        w1: &[f32],
+        b1: &[f32],
+        second: Grouped,
+        w2: &[f32],
+        b2: &[f32],
+    ) = pcm_residual_body;
+}
+
 #[allow(clippy::too_many_arguments)]
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
-pub fn pcm_residual(
+#[inline(always)]
+fn pcm_residual_body(
     src: &[f32],
     dst: &mut [MaybeUninit<f32>],
     rows: usize,

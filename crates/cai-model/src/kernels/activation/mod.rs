@@ -5,7 +5,6 @@
 //! own vectorised versions.
 
 use crate::isa::{self, Isa};
-use multiversion::multiversion;
 
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -32,8 +31,13 @@ pub fn apply(act: Activation, xs: &mut [f32]) {
     }
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
-fn relu(xs: &mut [f32]) {
+at_isa_level! {
+    /// At the thread's ISA level (see `at_isa_level!`).
+    fn relu(xs: &mut [f32]) = relu_body;
+}
+
+#[inline(always)]
+fn relu_body(xs: &mut [f32]) {
     for x in xs {
         *x = x.max(0.0);
     }
@@ -61,14 +65,12 @@ fn transcendental(act: Activation, xs: &mut [f32]) {
     }
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
 fn gelu_portable(xs: &mut [f32]) {
     for x in xs {
         *x = 0.5 * *x * (1.0 + erf(*x * std::f32::consts::FRAC_1_SQRT_2));
     }
 }
 
-#[multiversion(targets("x86_64+avx512f+avx512vl+avx512dq", "x86_64+avx2+fma", "aarch64+neon"))]
 fn silu_portable(xs: &mut [f32]) {
     for x in xs {
         *x /= 1.0 + exp(-*x);

@@ -13,7 +13,6 @@
 
 use super::aligned::Aligned;
 use super::pack::PANEL;
-use multiversion::multiversion;
 
 /// Largest int8 weight magnitude (7 bits; see the module documentation).
 pub const W_MAX: f32 = 63.0;
@@ -206,9 +205,15 @@ pub fn rows_to_bf16(x: &[f32], n: usize, k: usize, lda: usize, out: &mut Vec<u16
     ld
 }
 
-/// One row of [`bf16_bits`], branch-free so it vectorises.
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-fn bf16_row(src: &[f32], dst: &mut [u16]) {
+at_isa_level! {
+    /// One row of [`bf16_bits`], branch-free so it vectorises.
+    ///
+    /// At the thread's ISA level (`at_isa_level!`).
+    fn bf16_row(src: &[f32], dst: &mut [u16]) = bf16_row_body;
+}
+
+#[inline(always)]
+fn bf16_row_body(src: &[f32], dst: &mut [u16]) {
     for (o, v) in dst.iter_mut().zip(src) {
         let b = v.to_bits();
         let rounded = (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16;
@@ -251,9 +256,15 @@ pub fn rows_to_u8(
     ld
 }
 
-/// Largest `|v|` (16 partial maxima, so it vectorises).
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-fn abs_max(src: &[f32]) -> f32 {
+at_isa_level! {
+    /// Largest `|v|` (16 partial maxima, so it vectorises).
+    ///
+    /// At the thread's ISA level (`at_isa_level!`).
+    fn abs_max(src: &[f32]) -> f32 = abs_max_body;
+}
+
+#[inline(always)]
+fn abs_max_body(src: &[f32]) -> f32 {
     let mut m = [0.0f32; 16];
     let chunks = src.chunks_exact(16);
     let tail = chunks
@@ -268,12 +279,18 @@ fn abs_max(src: &[f32]) -> f32 {
     m.iter().fold(tail, |a, v| a.max(*v))
 }
 
-/// `q = round_ties_even(clamp(v · inv, ±127)) + 128` (NaN counts as -127).
-///
-/// Branch-free so it vectorises: adding 1.5 · 2^23 rounds to the nearest even integer
-/// and leaves it, two's complement, in the low byte of the float's bits.
-#[multiversion(targets("x86_64+avx512f+avx512bw+avx512vl", "x86_64+avx2+fma", "aarch64+neon"))]
-fn quantize_row(src: &[f32], inv: f32, dst: &mut [u8]) {
+at_isa_level! {
+    /// `q = round_ties_even(clamp(v · inv, ±127)) + 128` (NaN counts as -127).
+    ///
+    /// Branch-free so it vectorises: adding 1.5 · 2^23 rounds to the nearest even integer
+    /// and leaves it, two's complement, in the low byte of the float's bits.
+    ///
+    /// At the thread's ISA level (`at_isa_level!`).
+    fn quantize_row(src: &[f32], inv: f32, dst: &mut [u8]) = quantize_row_body;
+}
+
+#[inline(always)]
+fn quantize_row_body(src: &[f32], inv: f32, dst: &mut [u8]) {
     const MAGIC: f32 = 12_582_912.0;
     for (o, v) in dst.iter_mut().zip(src) {
         // Not `clamp`: max/min also send NaN to a finite value.
