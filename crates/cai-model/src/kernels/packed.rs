@@ -111,13 +111,13 @@ impl PackedLinear {
     pub fn forward_new(&self, x: &[f32], n: usize, act: Activation) -> Vec<f32> {
         let (k, m) = (self.k(), self.m());
         assert_eq!(x.len(), n * k, "linear: input is not {n}x{k}");
-        let mut out = Vec::with_capacity(n * m);
-        let block = Out::uninit(&mut out.spare_capacity_mut()[..n * m], m, 0);
-        self.run(x, n, k, block, Epilogue::store(act));
         // SAFETY: a storing product writes every element of its n x m block, which is the
-        // whole of `out` here.
-        unsafe { out.set_len(n * m) };
-        out
+        // whole vector here.
+        unsafe {
+            super::written_vec(n * m, |out| {
+                self.run(x, n, k, Out::uninit(out, m, 0), Epilogue::store(act))
+            })
+        }
     }
 
     /// Writes `act(x · W + b)` into the block `out`: lets concatenated branch outputs land

@@ -5,6 +5,7 @@ use crate::kernels::activation::{self, Activation};
 use crate::kernels::conv as k;
 use crate::kernels::gemm::Out;
 use crate::kernels::packed::PackedLinear;
+use crate::kernels::written_vec;
 use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 
 fn dims4(l: &Layout) -> Result<(usize, usize, usize, usize)> {
@@ -90,42 +91,43 @@ impl CustomOp1 for Inception<'_> {
         let out_c = w.out_channels();
         // Every branch writes its columns of the output in place: no concatenation copy, and
         // no zero fill first.
-        let mut out = Vec::with_capacity(px * out_c);
-        let dst = &mut out.spare_capacity_mut()[..px * out_c];
-        for (o, f) in dst.chunks_exact_mut(out_c).zip(fused.chunks_exact(fw)) {
-            o[..w.b1].iter_mut().zip(&f[..w.b1]).for_each(|(o, v)| {
-                o.write(*v);
-            });
-        }
-        let mut col = w.b1;
-        let mut reduce = w.b1;
-        let mut conv = |lin: &PackedLinear, kernel: usize, col: usize, reduce: usize| {
-            let cr = lin.k() / (kernel * kernel);
-            // One image at a time, so its patch matrix (up to 400 KiB) is still in cache when
-            // the product reads it; the whole batch's would be tens of MiB.
-            let image = h * wd;
-            let maps = fused.chunks_exact(image * fw);
-            for (map, dst) in maps.zip(dst.chunks_exact_mut(image * out_c)) {
-                let cols = k::im2col_same(map, fw, reduce, 1, h, wd, cr, kernel);
-                let block = Out::uninit(dst, out_c, col);
-                lin.forward_strided(&cols, image, block, Activation::Identity);
-            }
-            cr
+        // SAFETY: branch 1 (copied first) and the products of branches 2, 3 and 4 write their
+        // columns of every pixel, and their widths add up to `out_c`.
+        let mut out = unsafe {
+            written_vec(px * out_c, |dst| {
+                for (o, f) in dst.chunks_exact_mut(out_c).zip(fused.chunks_exact(fw)) {
+                    o[..w.b1].iter_mut().zip(&f[..w.b1]).for_each(|(o, v)| {
+                        o.write(*v);
+                    });
+                }
+                let mut col = w.b1;
+                let mut reduce = w.b1;
+                let mut conv = |lin: &PackedLinear, kernel: usize, col: usize, reduce: usize| {
+                    let cr = lin.k() / (kernel * kernel);
+                    // One image at a time, so its patch matrix (up to 400 KiB) is still in
+                    // cache when the product reads it; the whole batch's would be tens of MiB.
+                    let image = h * wd;
+                    let maps = fused.chunks_exact(image * fw);
+                    for (map, dst) in maps.zip(dst.chunks_exact_mut(image * out_c)) {
+                        let cols = k::im2col_same(map, fw, reduce, 1, h, wd, cr, kernel);
+                        let block = Out::uninit(dst, out_c, col);
+                        lin.forward_strided(&cols, image, block, Activation::Identity);
+                    }
+                    cr
+                };
+                reduce += conv(&w.branch2, 3, col, reduce);
+                col += w.branch2.m();
+                if let Some(b3) = &w.branch3 {
+                    conv(b3, 5, col, reduce);
+                    col += b3.m();
+                }
+                let pooled = k::max_pool3_same(x, b, h, wd, c);
+                let branch4 = Out::uninit(dst, out_c, col);
+                w.branch4
+                    .forward_strided(&pooled, px, branch4, Activation::Identity);
+                debug_assert_eq!(col + w.branch4.m(), out_c);
+            })
         };
-        reduce += conv(&w.branch2, 3, col, reduce);
-        col += w.branch2.m();
-        if let Some(b3) = &w.branch3 {
-            conv(b3, 5, col, reduce);
-            col += b3.m();
-        }
-        let pooled = k::max_pool3_same(x, b, h, wd, c);
-        let branch4 = Out::uninit(dst, out_c, col);
-        w.branch4
-            .forward_strided(&pooled, px, branch4, Activation::Identity);
-        debug_assert_eq!(col + w.branch4.m(), out_c);
-        // SAFETY: branch 1 (copied above) and the products of branches 2, 3 and 4 wrote
-        // their columns of every pixel, and their widths add up to `out_c`.
-        unsafe { out.set_len(px * out_c) };
         activation::apply(Activation::Relu, &mut out);
         Ok((CpuStorage::F32(out), Shape::from((b, h, wd, out_c))))
     }

@@ -1,7 +1,7 @@
 //! Token-wise transformer ops: layer norm, attention and the ViTAE PCM branch.
 
 use super::slice;
-use crate::kernels::{attention as att, norm, pcm};
+use crate::kernels::{attention as att, norm, pcm, written_vec};
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
@@ -113,18 +113,19 @@ impl CustomOp2 for PcmResidual {
         let (b1, rest) = rest.split_at(s.first.cout);
         let (w2, b2) = rest.split_at(s.second.weight_len());
         let x = slice(xs, xl, "pcm input")?;
-        let mut out = Vec::with_capacity(b * t * d);
-        let samples = out.spare_capacity_mut()[..b * t * d].chunks_exact_mut(t * d);
-        for (y, x) in samples.zip(x.chunks_exact(t * d)) {
-            // The class token (row 0 of each sample) does not go through the PCM.
-            let (cls, patches) = y.split_at_mut(d);
-            cls.iter_mut().zip(x).for_each(|(o, v)| {
-                o.write(*v);
-            });
-            pcm::pcm_residual(&x[d..], patches, t - 1, s.first, w1, b1, s.second, w2, b2);
-        }
-        // SAFETY: every sample's class row was copied and its t - 1 patch rows written.
-        unsafe { out.set_len(b * t * d) };
+        // SAFETY: every sample's class row is copied and its t - 1 patch rows written.
+        let out = unsafe {
+            written_vec(b * t * d, |out| {
+                for (y, x) in out.chunks_exact_mut(t * d).zip(x.chunks_exact(t * d)) {
+                    // The class token (row 0 of each sample) does not go through the PCM.
+                    let (cls, patches) = y.split_at_mut(d);
+                    cls.iter_mut().zip(x).for_each(|(o, v)| {
+                        o.write(*v);
+                    });
+                    pcm::pcm_residual(&x[d..], patches, t - 1, s.first, w1, b1, s.second, w2, b2);
+                }
+            })
+        };
         Ok((CpuStorage::F32(out), xl.shape().clone()))
     }
 }

@@ -1,4 +1,4 @@
-//! Element-wise activations, vectorised through runtime CPU dispatch.
+//! Element-wise activations, vectorised at the thread's ISA level.
 //!
 //! `erf` and `exp` are written as polynomials so the compiler can vectorise the loops; calls
 //! into libm would keep them scalar. Accuracy is ~1e-7 absolute, the same class as PyTorch's
